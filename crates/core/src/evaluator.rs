@@ -1,0 +1,85 @@
+//! The evaluator seam: turn a config into measurements.
+//!
+//! Evaluation is CPU-bound and blocking (an index build can take a minute), so the
+//! trait is synchronous; the agent calls it from a blocking thread. The harness crate
+//! implements it over real index libraries; hosts and tests can implement it too.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AbComparison, DatasetFingerprint, Error, IndexName, Params, TrialMetrics};
+
+/// What to measure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvalRequest {
+    /// The index whose data to use.
+    pub index: IndexName,
+    /// The eval set to measure against.
+    pub eval_set: String,
+    /// The config.
+    pub params: Params,
+    /// The build seed.
+    pub seed: u64,
+    /// Build in one thread so that the result is reproducible.
+    pub deterministic: bool,
+}
+
+/// What was measured, and on what.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// The measurements.
+    pub metrics: TrialMetrics,
+    /// The data they were measured on.
+    pub dataset: DatasetFingerprint,
+    /// Threads the build used.
+    pub threads: u32,
+}
+
+/// Measures configs.
+pub trait Evaluator: Send + Sync + Debug {
+    /// The fingerprint of the data `index` would be measured on now.
+    fn dataset(&self, index: &IndexName) -> Result<DatasetFingerprint, Error>;
+
+    /// Builds (or reuses) an index with `request.params` and measures it.
+    fn evaluate(&self, request: &EvalRequest) -> Result<Evaluation, Error>;
+
+    /// Measures `champion` and `challenger` alternately, `repeats` times each, so that
+    /// machine drift affects both alike. The default alternates whole evaluations; the
+    /// harness overrides it with a per-run interleaving of two built indexes.
+    fn compare(
+        &self,
+        champion: &EvalRequest,
+        challenger: &EvalRequest,
+        repeats: usize,
+    ) -> Result<AbComparison, Error> {
+        let mut ab = AbComparison::default();
+        for _ in 0..repeats.max(1) {
+            let a = self.evaluate(champion)?;
+            let b = self.evaluate(challenger)?;
+            ab.champion_p50_us.push(a.metrics.search_p50_us);
+            ab.challenger_p50_us.push(b.metrics.search_p50_us);
+            ab.champion_recall = a.metrics.recall;
+            ab.challenger_recall = b.metrics.recall;
+        }
+        Ok(ab)
+    }
+}
+
+macro_rules! forward_evaluator {
+    ($($ty:ty),*) => {$(
+        impl<T: Evaluator + ?Sized> Evaluator for $ty {
+            fn dataset(&self, index: &IndexName) -> Result<DatasetFingerprint, Error> {
+                (**self).dataset(index)
+            }
+            fn evaluate(&self, request: &EvalRequest) -> Result<Evaluation, Error> {
+                (**self).evaluate(request)
+            }
+            fn compare(&self, a: &EvalRequest, b: &EvalRequest, repeats: usize) -> Result<AbComparison, Error> {
+                (**self).compare(a, b, repeats)
+            }
+        }
+    )*};
+}
+forward_evaluator!(Arc<T>, &T, Box<T>);
