@@ -2,3 +2,6 @@
 //! suites that every backend (including a host's own) runs.
 //!
 //! Not published; used as a dev-dependency by the workspace's crates.
+
+pub mod conformance;
+pub mod fakes;

@@ -1,0 +1,105 @@
+//! An in-memory trial journal.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use hnswtune_core::{Error, IndexName, JournalRead, ReadReport, Trial, TrialJournal};
+
+/// A [`TrialJournal`] held in memory: every appended state is kept, reads fold by id
+/// (latest state wins) and sort by id, as the trait requires.
+#[derive(Debug, Default)]
+pub struct MemoryJournal {
+    entries: Mutex<Vec<Trial>>,
+    fail_appends: AtomicU64,
+    fail_reads: AtomicU64,
+    appends: AtomicU64,
+    failed_appends: AtomicU64,
+}
+
+impl MemoryJournal {
+    /// An empty journal.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes the next `n` appends fail with a transient [`Error::Backend`].
+    pub fn fail_next_appends(&self, n: u64) {
+        self.fail_appends.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes the next `n` reads fail with a transient [`Error::Backend`].
+    pub fn fail_next_reads(&self, n: u64) {
+        self.fail_reads.store(n, Ordering::SeqCst);
+    }
+
+    /// Appends that succeeded so far.
+    pub fn appends(&self) -> u64 {
+        self.appends.load(Ordering::SeqCst)
+    }
+
+    /// Appends refused by failure injection so far.
+    pub fn failed_appends(&self) -> u64 {
+        self.failed_appends.load(Ordering::SeqCst)
+    }
+
+    /// Every stored entry (each state change), in append order.
+    pub fn entries(&self) -> Vec<Trial> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Trial>> {
+        // A panicking test thread must not hide the journal from the others.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Decrements `counter` if it is positive; true when a failure should be injected.
+pub(crate) fn take_failure(counter: &AtomicU64) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+#[async_trait]
+impl TrialJournal for MemoryJournal {
+    async fn append(&self, trial: &Trial) -> Result<(), Error> {
+        if take_failure(&self.fail_appends) {
+            self.failed_appends.fetch_add(1, Ordering::SeqCst);
+            return Err(super::injected(&format!("append trial {}", trial.id)));
+        }
+        trial.validate()?;
+        self.lock().push(trial.clone());
+        self.appends.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn read(&self, index: &IndexName) -> Result<JournalRead, Error> {
+        if take_failure(&self.fail_reads) {
+            return Err(super::injected(&format!("read trials of {index}")));
+        }
+        let entries = self.lock();
+        let mut folded = BTreeMap::new();
+        let mut count = 0;
+        for trial in entries.iter().filter(|t| &t.index == index) {
+            count += 1;
+            folded.insert(trial.id, trial.clone());
+        }
+        Ok(JournalRead {
+            trials: folded.into_values().collect(),
+            report: ReadReport {
+                entries: count,
+                fetched: count,
+                ..ReadReport::default()
+            },
+        })
+    }
+
+    async fn indexes(&self) -> Result<Vec<IndexName>, Error> {
+        let mut names: Vec<IndexName> = self.lock().iter().map(|t| t.index.clone()).collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+}
