@@ -1,0 +1,292 @@
+//! The command line: every command, flag and default, parsed with clap's derive API.
+//!
+//! Parsing only checks shapes (numbers are numbers, enums are known values); the
+//! ranges that need a sentence of explanation (`--min-recall` in (0, 1], `--k` ≥ 1,
+//! `--budget` ≥ 1) are checked here too so that a mistake is reported before any file
+//! is read or any store is touched.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Tunes HNSW vector indexes and keeps them tuned.
+///
+/// Every trial is appended to a journal in a store (a local directory or an
+/// s3://bucket/prefix URL); the journal is the study's memory, so running `tune` again
+/// resumes where the last run stopped.
+#[derive(Debug, Parser)]
+#[command(name = "hnswtune", version, about, long_about = None)]
+pub struct Cli {
+    /// Print machine-readable JSON on stdout instead of tables (errors too).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a tuning study on your vectors: propose, build, measure, promote.
+    Tune(TuneArgs),
+    /// Draw the study: recall vs p50 for every trial, the Pareto front, the champion
+    /// and the best p50 so far (SVG, or one self-contained HTML page).
+    Report(ReportArgs),
+    /// Summarise the indexes of a store: trials, champion, last activity.
+    Status(StatusArgs),
+    /// List the champion history (promotions and rollbacks) of an index.
+    Promotions(IndexArgs),
+    /// Make an earlier champion the champion again, as a new revision.
+    Rollback(RollbackArgs),
+    /// Replay strategies on a recorded landscape and print their efficiency table.
+    Replay(ReplayArgs),
+}
+
+/// Where the journal and the promotions live, and which index.
+#[derive(Debug, Clone, Args)]
+pub struct IndexArgs {
+    /// A local directory (created if missing) or an s3://bucket/prefix URL.
+    #[arg(long, value_name = "DIR|s3://bucket/prefix")]
+    pub store: String,
+
+    /// The index name: ASCII letters, digits, '-', '_' and '.', at most 200 bytes.
+    #[arg(long, value_name = "NAME")]
+    pub index: String,
+}
+
+/// Distance metric of the vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricArg {
+    /// Cosine distance (vectors are normalised).
+    Cosine,
+    /// Euclidean distance.
+    L2,
+}
+
+/// Proposal strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyArg {
+    /// Bisects ef_search per build and skips dominated builds (the fastest to converge).
+    Frontier,
+    /// Simulated annealing with a shrinking neighbourhood.
+    Annealing,
+    /// The seed's ε-greedy perturbation of the champion.
+    EpsilonGreedy,
+    /// Every grid point once, coarse to fine.
+    Grid,
+    /// Uniform without replacement (the baseline).
+    Random,
+}
+
+impl StrategyArg {
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrategyArg::Frontier => "frontier",
+            StrategyArg::Annealing => "annealing",
+            StrategyArg::EpsilonGreedy => "epsilon-greedy",
+            StrategyArg::Grid => "grid",
+            StrategyArg::Random => "random",
+        }
+    }
+}
+
+/// `hnswtune tune`.
+#[derive(Debug, Clone, Args)]
+pub struct TuneArgs {
+    /// Base vectors: .fvecs, .bvecs or .npy (float32, C order).
+    #[arg(long, value_name = "FILE")]
+    pub base: PathBuf,
+
+    /// Query vectors, same formats and dimension as the base.
+    #[arg(long, value_name = "FILE")]
+    pub queries: PathBuf,
+
+    /// Exact neighbours of the queries (.ivecs). Computed by brute force when absent.
+    #[arg(long, value_name = "FILE")]
+    pub groundtruth: Option<PathBuf>,
+
+    /// Distance metric.
+    #[arg(long, value_enum, default_value = "cosine")]
+    pub metric: MetricArg,
+
+    /// The k of recall@k.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+
+    /// The recall floor a champion must meet, in (0, 1].
+    #[arg(long, default_value_t = 0.95)]
+    pub min_recall: f64,
+
+    /// How the next config is chosen.
+    #[arg(long, value_enum, default_value = "frontier")]
+    pub strategy: StrategyArg,
+
+    /// Trials to run in this invocation (earlier trials of the study are kept and used).
+    #[arg(long, default_value_t = 20)]
+    pub budget: usize,
+
+    /// Seed of the strategy and of the builds.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Where the journal and the promotions live, and which index.
+    #[command(flatten)]
+    pub target: IndexArgs,
+}
+
+/// Output format of `report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A standalone SVG image.
+    Svg,
+    /// One self-contained HTML page: the plot inline and the trial table.
+    Html,
+}
+
+/// `hnswtune report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Where the journal lives, and which index.
+    #[command(flatten)]
+    pub target: IndexArgs,
+
+    /// The file to write.
+    #[arg(long, value_name = "FILE", default_value = "report.svg")]
+    pub out: PathBuf,
+
+    /// SVG or HTML.
+    #[arg(long, value_enum, default_value = "svg")]
+    pub format: ReportFormat,
+
+    /// The recall floor that decides which trials count for "best so far".
+    #[arg(long, default_value_t = 0.95)]
+    pub min_recall: f64,
+}
+
+/// `hnswtune status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// A local directory or an s3://bucket/prefix URL.
+    #[arg(long, value_name = "DIR|s3://bucket/prefix")]
+    pub store: String,
+
+    /// Only this index (all indexes of the store otherwise).
+    #[arg(long, value_name = "NAME")]
+    pub index: Option<String>,
+}
+
+/// `hnswtune rollback`.
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    /// Where the promotions live, and which index.
+    #[command(flatten)]
+    pub target: IndexArgs,
+
+    /// The revision whose champion becomes champion again (default: the one before
+    /// the current champion).
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<u64>,
+
+    /// Why, kept in the promotion history.
+    #[arg(long, default_value = "rollback from the hnswtune CLI")]
+    pub note: String,
+}
+
+/// `hnswtune replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// A recorded landscape (JSON lines of trials, as written by the journal).
+    #[arg(long, value_name = "FILE")]
+    pub landscape: PathBuf,
+
+    /// The strategies to compare (repeat the flag or separate with commas).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "frontier,random"
+    )]
+    pub strategy: Vec<StrategyArg>,
+
+    /// Seeds per strategy.
+    #[arg(long, default_value_t = 20)]
+    pub seeds: usize,
+
+    /// Trials per replay.
+    #[arg(long, default_value_t = 30)]
+    pub budget: usize,
+
+    /// Recall targets (repeat the flag or separate with commas).
+    #[arg(long, value_delimiter = ',', default_value = "0.9,0.95,0.99")]
+    pub min_recall: Vec<f64>,
+}
+
+/// Checks a recall floor, with a sentence a person can act on.
+pub fn check_min_recall(value: f64) -> anyhow::Result<()> {
+    if !(value > 0.0 && value <= 1.0) {
+        anyhow::bail!(
+            "--min-recall {value} is outside (0, 1]. It is the fraction of the true top-k \
+             neighbours a champion must return, for example 0.95."
+        );
+    }
+    Ok(())
+}
+
+/// Checks a count that must be at least one.
+pub fn check_positive(flag: &str, value: usize, hint: &str) -> anyhow::Result<()> {
+    if value == 0 {
+        anyhow::bail!("{flag} must be at least 1. {hint}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn tune_defaults_match_the_docs() {
+        let cli = Cli::try_parse_from([
+            "hnswtune",
+            "tune",
+            "--base",
+            "b.fvecs",
+            "--queries",
+            "q.fvecs",
+            "--store",
+            "dir",
+            "--index",
+            "docs",
+        ])
+        .unwrap();
+        let Command::Tune(t) = cli.command else {
+            panic!("not tune")
+        };
+        assert_eq!(t.k, 10);
+        assert_eq!(t.min_recall, 0.95);
+        assert_eq!(t.strategy, StrategyArg::Frontier);
+        assert_eq!(t.metric, MetricArg::Cosine);
+        assert!(!cli.json);
+    }
+
+    #[test]
+    fn range_checks_explain_themselves() {
+        assert!(check_min_recall(0.95).is_ok());
+        assert!(check_min_recall(1.0).is_ok());
+        for bad in [0.0, -0.1, 1.5, f64::NAN] {
+            let msg = check_min_recall(bad).unwrap_err().to_string();
+            assert!(msg.contains("(0, 1]"), "{msg}");
+        }
+        assert!(check_positive("--k", 0, "").is_err());
+        assert!(check_positive("--k", 1, "").is_ok());
+    }
+}
