@@ -1,0 +1,238 @@
+//! The promotion rules, as pure functions.
+//!
+//! A completed trial (the challenger) becomes champion only through these steps, in
+//! order:
+//!
+//! 1. **Floor and budgets** ([`screen`]): the challenger's own metrics must be
+//!    [`Objective::feasible`]: recall ≥ the floor (the larger of the agent's and the
+//!    objective's `min_recall`) and within the size and build-time budgets. Never
+//!    waived.
+//! 2. **No champion**: a feasible challenger becomes the first champion.
+//! 3. **Pre-filter** ([`screen`]): when the champion has metrics measured on the same
+//!    data fingerprint, the challenger must [`Objective::beats`] them. Metrics from
+//!    other data are never compared; without same-data metrics, the step is skipped.
+//! 4. **Interleaved re-measurement** ([`judge`]): champion and challenger are measured
+//!    again, alternately, in one run ([`hnswtune_core::Evaluator::compare`]). Then:
+//!    - the challenger's re-measured recall must still meet the floor;
+//!    - if the champion's re-measured recall is below the floor, a feasible challenger
+//!      wins (the champion is no longer acceptable);
+//!    - when minimising p50: the challenger wins when
+//!      [`AbComparison::challenger_faster`] holds with the objective's `noise_margin`
+//!      (3% by default): its median p50 is at least that fraction lower **and** its
+//!      slowest repeat is faster than the champion's fastest, so the gain lies outside
+//!      the spread of the repeats;
+//!    - otherwise, when the medians are within the margin (a latency tie), a recall
+//!      higher by more than [`RECALL_TIE_EPSILON`] wins: the core's tie rule;
+//!    - when minimising another cost (p95, build time), which the comparison does not
+//!      measure, the challenger wins only if it beats the champion's same-data recorded
+//!      metrics and its re-measured median p50 is no worse than the margin allows.
+//!    - Anything else keeps the champion.
+
+use hnswtune_core::{AbComparison, Minimize, Objective, RECALL_TIE_EPSILON, TrialMetrics};
+use serde::{Deserialize, Serialize};
+
+/// Why a challenger was promoted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PromoteRule {
+    /// There was no champion.
+    FirstChampion,
+    /// The champion's re-measured recall is below the floor.
+    ChampionInfeasible,
+    /// Faster beyond the noise margin and the spread of the repeats.
+    Faster,
+    /// Latency within the margin, recall higher by more than the tie epsilon.
+    RecallTie,
+    /// Lower cost (p95 or build time) on same-data metrics, p50 not worse.
+    LowerCost,
+}
+
+/// Why the champion was kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum KeepReason {
+    /// The challenger's recall is below the floor, or it breaks a budget.
+    Infeasible,
+    /// The challenger does not beat the champion's same-data recorded metrics.
+    NotBetterThanRecorded,
+    /// The challenger's recall fell below the floor when re-measured.
+    BelowFloorOnRemeasure,
+    /// The difference lies within the measured noise.
+    WithinNoise,
+    /// The comparison could not be run (the error is reported separately).
+    ComparisonFailed,
+}
+
+/// The outcome of [`screen`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Screen {
+    /// Keep the champion without re-measuring.
+    Keep(KeepReason),
+    /// Promote: there is no champion.
+    Promote(PromoteRule),
+    /// Re-measure both and call [`judge`].
+    Compare,
+}
+
+/// A promotion decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", content = "rule", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Promote the challenger.
+    Promote(PromoteRule),
+    /// Keep the champion.
+    Keep(KeepReason),
+}
+
+/// Steps 1 to 3 of the module's rules, on recorded metrics only.
+pub fn screen(
+    objective: &Objective,
+    challenger: &TrialMetrics,
+    has_champion: bool,
+    champion_same_data: Option<&TrialMetrics>,
+) -> Screen {
+    if !objective.feasible(challenger) {
+        return Screen::Keep(KeepReason::Infeasible);
+    }
+    if !has_champion {
+        return Screen::Promote(PromoteRule::FirstChampion);
+    }
+    match champion_same_data {
+        Some(champion) if !objective.beats(challenger, Some(champion)) => {
+            Screen::Keep(KeepReason::NotBetterThanRecorded)
+        }
+        _ => Screen::Compare,
+    }
+}
+
+/// Step 4 of the module's rules, on an interleaved re-measurement.
+pub fn judge(
+    objective: &Objective,
+    challenger: &TrialMetrics,
+    champion_same_data: Option<&TrialMetrics>,
+    ab: &AbComparison,
+) -> Verdict {
+    let floor = objective.min_recall;
+    if !objective.feasible(challenger) {
+        return Verdict::Keep(KeepReason::Infeasible);
+    }
+    if ab.challenger_recall.is_nan() || ab.challenger_recall < floor {
+        return Verdict::Keep(KeepReason::BelowFloorOnRemeasure);
+    }
+    if ab.champion_recall < floor {
+        return Verdict::Promote(PromoteRule::ChampionInfeasible);
+    }
+    let margin = objective.noise_margin;
+    let latency_tie = ab.challenger_median_us() <= ab.champion_median_us() * (1.0 + margin);
+    match objective.minimize {
+        Minimize::P50 => {
+            if ab.challenger_faster(margin) {
+                Verdict::Promote(PromoteRule::Faster)
+            } else if latency_tie && ab.challenger_recall > ab.champion_recall + RECALL_TIE_EPSILON
+            {
+                Verdict::Promote(PromoteRule::RecallTie)
+            } else {
+                Verdict::Keep(KeepReason::WithinNoise)
+            }
+        }
+        Minimize::P95 | Minimize::BuildSecs => match champion_same_data {
+            Some(champion) if latency_tie && objective.beats(challenger, Some(champion)) => {
+                Verdict::Promote(PromoteRule::LowerCost)
+            }
+            _ => Verdict::Keep(KeepReason::WithinNoise),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hnswtune_core::BuildKind;
+
+    fn m(recall: f64, p50: f64) -> TrialMetrics {
+        TrialMetrics {
+            build_secs: 1.0,
+            search_p50_us: p50,
+            search_p95_us: p50 * 1.5,
+            search_p99_us: p50 * 2.0,
+            qps: 1e6 / p50,
+            recall,
+            recall_tolerant: recall,
+            k: 10,
+            index_bytes: 1000,
+            vector_count: 100,
+            eval_query_count: 10,
+            brute_force_us: 10.0,
+            search_secs: 0.1,
+            build_kind: BuildKind::Fresh,
+        }
+    }
+
+    fn ab(champion: &[f64], challenger: &[f64], rc: f64, rn: f64) -> AbComparison {
+        AbComparison {
+            champion_p50_us: champion.to_vec(),
+            challenger_p50_us: challenger.to_vec(),
+            champion_recall: rc,
+            challenger_recall: rn,
+        }
+    }
+
+    #[test]
+    fn screen_applies_the_floor_first_and_the_prefilter_on_same_data_only() {
+        let o = Objective::new(0.9).unwrap();
+        assert_eq!(
+            screen(&o, &m(0.85, 1.0), false, None),
+            Screen::Keep(KeepReason::Infeasible)
+        );
+        assert_eq!(
+            screen(&o, &m(0.95, 100.0), false, None),
+            Screen::Promote(PromoteRule::FirstChampion)
+        );
+        assert_eq!(
+            screen(&o, &m(0.95, 100.0), true, Some(&m(0.95, 50.0))),
+            Screen::Keep(KeepReason::NotBetterThanRecorded)
+        );
+        assert_eq!(screen(&o, &m(0.95, 100.0), true, None), Screen::Compare);
+        assert_eq!(
+            screen(&o, &m(0.95, 40.0), true, Some(&m(0.95, 50.0))),
+            Screen::Compare
+        );
+    }
+
+    #[test]
+    fn judge_requires_a_gain_outside_the_noise() {
+        let o = Objective::new(0.9).unwrap();
+        let c = m(0.95, 80.0);
+        let faster = ab(&[100.0, 101.0, 99.0], &[80.0, 81.0, 82.0], 0.95, 0.95);
+        assert_eq!(
+            judge(&o, &c, None, &faster),
+            Verdict::Promote(PromoteRule::Faster)
+        );
+        let overlapping = ab(&[100.0, 70.0, 99.0], &[80.0, 81.0, 82.0], 0.95, 0.95);
+        assert_eq!(
+            judge(&o, &c, None, &overlapping),
+            Verdict::Keep(KeepReason::WithinNoise)
+        );
+        let tie_better_recall = ab(&[100.0, 100.0], &[99.0, 101.0], 0.95, 0.97);
+        assert_eq!(
+            judge(&o, &c, None, &tie_better_recall),
+            Verdict::Promote(PromoteRule::RecallTie)
+        );
+        let remeasured_low = ab(&[100.0], &[50.0], 0.95, 0.89);
+        assert_eq!(
+            judge(&o, &c, None, &remeasured_low),
+            Verdict::Keep(KeepReason::BelowFloorOnRemeasure)
+        );
+        let champion_fell = ab(&[50.0], &[100.0], 0.85, 0.92);
+        assert_eq!(
+            judge(&o, &c, None, &champion_fell),
+            Verdict::Promote(PromoteRule::ChampionInfeasible)
+        );
+        assert_eq!(
+            judge(&o, &c, None, &AbComparison::default()),
+            Verdict::Keep(KeepReason::BelowFloorOnRemeasure)
+        );
+    }
+}
