@@ -1,0 +1,393 @@
+//! The efficiency measure: what a strategy spends before it reaches a near-optimal
+//! config on a replayed landscape.
+//!
+//! For one strategy, landscape, recall floor and seed, [`run_replay`] proposes and
+//! replays configs (the replay seed and the strategy seed are the same number) with
+//! the best feasible trial so far as champion. The **target** is any config whose mean
+//! recall over the landscape's repeats meets the floor and whose mean p50 is within
+//! `within` (5%) of the landscape's best such p50. The run records the builds, trials
+//! and simulated seconds spent when the target is first *proposed and measured*, and,
+//! after `budget` trials, the true mean p50 of the config the strategy itself would
+//! pick (the objective's best of its own measurements) relative to the optimum. A run
+//! continues past the budget until it reaches the target, at the latest when the
+//! space is exhausted, so every run has a cost to target.
+//!
+//! [`measure_efficiency`] repeats that over seeds `0..seeds` and reports median and
+//! quartiles per strategy and floor as an [`EfficiencyTable`], whose `Display` is a
+//! Markdown table.
+
+use std::fmt;
+
+use crate::landscape::Landscape;
+use crate::{ProposalContext, ProposeError, Proposer, StrategyKind};
+use hnswtune_core::{Objective, Trial};
+
+/// Settings of [`measure_efficiency`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct EfficiencySettings {
+    /// Seeds per strategy and floor (at least 1; the issue asks for 20).
+    pub seeds: u32,
+    /// Trials after which the best found is scored (at least 1).
+    pub budget: u32,
+    /// Recall floors, each in (0, 1].
+    pub min_recalls: Vec<f64>,
+    /// Relative distance to the optimum's p50 that counts as reaching it (0.05).
+    pub within: f64,
+    /// The strategies to measure.
+    pub strategies: Vec<StrategyKind>,
+}
+
+impl Default for EfficiencySettings {
+    fn default() -> Self {
+        EfficiencySettings {
+            seeds: 20,
+            budget: 30,
+            min_recalls: vec![0.90, 0.95, 0.99],
+            within: 0.05,
+            strategies: StrategyKind::ALL.to_vec(),
+        }
+    }
+}
+
+impl EfficiencySettings {
+    fn validate(&self) -> Result<(), ProposeError> {
+        if self.seeds == 0 {
+            return Err(ProposeError::invalid("seeds", "must be at least 1"));
+        }
+        if self.budget == 0 {
+            return Err(ProposeError::invalid("budget", "must be at least 1"));
+        }
+        if let Some(r) = self.min_recalls.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
+            return Err(ProposeError::invalid(
+                "min_recall",
+                format!("{r} is outside (0, 1]"),
+            ));
+        }
+        if !(self.within.is_finite() && self.within >= 0.0) {
+            return Err(ProposeError::invalid(
+                "within",
+                format!("{} is not a non-negative number", self.within),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What one replayed run spent and found.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunOutcome {
+    /// Builds, trials and simulated seconds when the target was first measured;
+    /// `None` when the landscape has no feasible config at this floor.
+    pub to_target: Option<(u64, u64, f64)>,
+    /// True mean p50 of the strategy's own best feasible config after the budget,
+    /// divided by the optimum's p50; `None` when it had found no feasible config.
+    pub best_ratio_at_budget: Option<f64>,
+}
+
+/// Replays `proposer` on `landscape` with replay seed `seed` (see the module docs).
+pub fn run_replay(
+    landscape: &Landscape,
+    proposer: &dyn Proposer,
+    min_recall: f64,
+    seed: u64,
+    budget: u32,
+    within: f64,
+) -> Result<RunOutcome, ProposeError> {
+    let objective = Objective::new(min_recall)
+        .map_err(|e| ProposeError::invalid("min_recall", e.to_string()))?;
+    let optimum = landscape.best_feasible(min_recall).map(|(_, p50)| p50);
+    let mut replay = landscape.replay(seed);
+    let mut history: Vec<Trial> = Vec::new();
+    let mut to_target = None;
+    let mut best_ratio_at_budget = None;
+    let cap = landscape.space().cardinality().min(u128::from(u32::MAX)) as usize;
+    while history.len() < cap {
+        let ctx = ProposalContext {
+            space: landscape.space(),
+            history: &history,
+            champion: objective.best(&history),
+            objective: &objective,
+        };
+        let Some(params) = proposer.propose(&ctx)? else {
+            break;
+        };
+        let trial = replay.trial(&params, proposer.name())?;
+        history.push(trial);
+        if to_target.is_none()
+            && let (Some(opt), Some(truth)) = (optimum, landscape.truth(&params))
+            && truth.recall >= min_recall
+            && truth.p50_us <= opt * (1.0 + within)
+        {
+            to_target = Some((replay.builds(), replay.trials(), replay.simulated_secs()));
+        }
+        if history.len() == budget as usize {
+            best_ratio_at_budget = score(landscape, &objective, &history, optimum);
+        }
+        if history.len() >= budget as usize && (to_target.is_some() || optimum.is_none()) {
+            break;
+        }
+    }
+    if history.len() < budget as usize {
+        best_ratio_at_budget = score(landscape, &objective, &history, optimum);
+    }
+    Ok(RunOutcome {
+        to_target,
+        best_ratio_at_budget,
+    })
+}
+
+fn score(
+    landscape: &Landscape,
+    objective: &Objective,
+    history: &[Trial],
+    optimum: Option<f64>,
+) -> Option<f64> {
+    let best = objective.best(history)?;
+    Some(landscape.truth(&best.params)?.p50_us / optimum?)
+}
+
+/// Median and quartiles of a sample.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Spread {
+    /// Median.
+    pub median: f64,
+    /// First quartile.
+    pub p25: f64,
+    /// Third quartile.
+    pub p75: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Sample size.
+    pub n: usize,
+}
+
+impl Spread {
+    /// The spread of `values` (NaN fields for an empty sample).
+    pub fn of(values: &[f64]) -> Self {
+        if values.is_empty() {
+            return Spread {
+                median: f64::NAN,
+                p25: f64::NAN,
+                p75: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+                n: 0,
+            };
+        }
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| {
+            let x = p * (v.len() - 1) as f64;
+            let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
+            v[lo] + (v[hi] - v[lo]) * (x - lo as f64)
+        };
+        Spread {
+            median: q(0.5),
+            p25: q(0.25),
+            p75: q(0.75),
+            min: v[0],
+            max: v[v.len() - 1],
+            n: v.len(),
+        }
+    }
+}
+
+/// One strategy at one recall floor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EfficiencyRow {
+    /// The strategy.
+    pub strategy: StrategyKind,
+    /// The recall floor.
+    pub min_recall: f64,
+    /// The landscape's best feasible mean p50, µs (`None`: nothing is feasible).
+    pub optimum_p50_us: Option<f64>,
+    /// Seeds that reached the target within the budget.
+    pub reached_within_budget: u32,
+    /// Seeds run.
+    pub seeds: u32,
+    /// Builds to target.
+    pub builds: Spread,
+    /// Trials to target.
+    pub trials: Spread,
+    /// Simulated seconds to target.
+    pub secs: Spread,
+    /// Simulated seconds to target as a fraction of the exhaustive grid's.
+    pub secs_fraction: Spread,
+    /// Best found after the budget over the optimum (true mean p50s).
+    pub best_ratio_at_budget: Spread,
+}
+
+/// The efficiency of several strategies on one landscape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EfficiencyTable {
+    /// The landscape's name.
+    pub landscape: String,
+    /// Configs in the landscape.
+    pub configs: u128,
+    /// Builds in the landscape.
+    pub builds: usize,
+    /// Simulated seconds of the exhaustive grid.
+    pub exhaustive_secs: f64,
+    /// The settings used.
+    pub settings: EfficiencySettings,
+    /// One row per strategy and floor, floors outer.
+    pub rows: Vec<EfficiencyRow>,
+}
+
+impl EfficiencyTable {
+    /// The row of `strategy` at `min_recall`.
+    pub fn row(&self, strategy: StrategyKind, min_recall: f64) -> Option<&EfficiencyRow> {
+        self.rows
+            .iter()
+            .find(|r| r.strategy == strategy && (r.min_recall - min_recall).abs() < 1e-12)
+    }
+}
+
+/// Measures every configured strategy at every floor over `settings.seeds` seeds.
+///
+/// ```
+/// use hnswtune_propose::{AnalyticLandscape, EfficiencySettings, StrategyKind, measure_efficiency};
+/// let landscape = AnalyticLandscape::default().build()?;
+/// let settings = EfficiencySettings {
+///     seeds: 3,
+///     min_recalls: vec![0.95],
+///     strategies: vec![StrategyKind::Frontier, StrategyKind::Random],
+///     ..Default::default()
+/// };
+/// let table = measure_efficiency(&landscape, &settings)?;
+/// let frontier = table.row(StrategyKind::Frontier, 0.95).unwrap();
+/// let random = table.row(StrategyKind::Random, 0.95).unwrap();
+/// assert!(frontier.builds.median < random.builds.median);
+/// assert!(table.to_string().contains("frontier"));
+/// # Ok::<(), hnswtune_propose::ProposeError>(())
+/// ```
+pub fn measure_efficiency(
+    landscape: &Landscape,
+    settings: &EfficiencySettings,
+) -> Result<EfficiencyTable, ProposeError> {
+    settings.validate()?;
+    let exhaustive = landscape.exhaustive_secs();
+    let mut rows = Vec::new();
+    for &min_recall in &settings.min_recalls {
+        let optimum = landscape.best_feasible(min_recall).map(|(_, p)| p);
+        for &strategy in &settings.strategies {
+            let (mut builds, mut trials, mut secs, mut fraction, mut ratio) =
+                (vec![], vec![], vec![], vec![], vec![]);
+            let mut reached = 0;
+            for seed in 0..u64::from(settings.seeds) {
+                let proposer = strategy.build(seed);
+                let out = run_replay(
+                    landscape,
+                    proposer.as_ref(),
+                    min_recall,
+                    seed,
+                    settings.budget,
+                    settings.within,
+                )?;
+                if let Some((b, t, s)) = out.to_target {
+                    builds.push(b as f64);
+                    trials.push(t as f64);
+                    secs.push(s);
+                    fraction.push(if exhaustive > 0.0 {
+                        s / exhaustive
+                    } else {
+                        f64::NAN
+                    });
+                    if t <= u64::from(settings.budget) {
+                        reached += 1;
+                    }
+                }
+                if let Some(r) = out.best_ratio_at_budget {
+                    ratio.push(r);
+                }
+            }
+            rows.push(EfficiencyRow {
+                strategy,
+                min_recall,
+                optimum_p50_us: optimum,
+                reached_within_budget: reached,
+                seeds: settings.seeds,
+                builds: Spread::of(&builds),
+                trials: Spread::of(&trials),
+                secs: Spread::of(&secs),
+                secs_fraction: Spread::of(&fraction),
+                best_ratio_at_budget: Spread::of(&ratio),
+            });
+        }
+    }
+    Ok(EfficiencyTable {
+        landscape: landscape.name().to_owned(),
+        configs: landscape.space().cardinality(),
+        builds: landscape.build_count(),
+        exhaustive_secs: exhaustive,
+        settings: settings.clone(),
+        rows,
+    })
+}
+
+struct Cell<'a>(&'a Spread, usize);
+
+impl fmt::Display for Cell<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Cell(s, digits) = *self;
+        if s.n == 0 {
+            return f.write_str("–");
+        }
+        write!(
+            f,
+            "{:.d$} [{:.d$}–{:.d$}]",
+            s.median,
+            s.p25,
+            s.p75,
+            d = digits
+        )
+    }
+}
+
+impl fmt::Display for EfficiencyTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "landscape {}: {} configs, {} builds, exhaustive grid {:.1} simulated s; {} seeds, budget {} trials, target within {:.0}% of the best feasible mean p50",
+            self.landscape,
+            self.configs,
+            self.builds,
+            self.exhaustive_secs,
+            self.settings.seeds,
+            self.settings.budget,
+            self.settings.within * 100.0
+        )?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "| min_recall | strategy | optimum p50 µs | reached ≤ budget | builds to target | trials to target | sim. s to target | % of grid s | best/optimum at budget |"
+        )?;
+        writeln!(f, "|---|---|---|---|---|---|---|---|---|")?;
+        for r in &self.rows {
+            let pct = Spread {
+                median: r.secs_fraction.median * 100.0,
+                p25: r.secs_fraction.p25 * 100.0,
+                p75: r.secs_fraction.p75 * 100.0,
+                ..r.secs_fraction
+            };
+            writeln!(
+                f,
+                "| {:.2} | {} | {} | {}/{} | {} | {} | {} | {} | {} |",
+                r.min_recall,
+                r.strategy,
+                r.optimum_p50_us
+                    .map_or("none feasible".into(), |p| format!("{p:.1}")),
+                r.reached_within_budget,
+                r.seeds,
+                Cell(&r.builds, 1),
+                Cell(&r.trials, 1),
+                Cell(&r.secs, 1),
+                Cell(&pct, 1),
+                Cell(&r.best_ratio_at_budget, 3),
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,599 @@
+//! Frontier search: bisect each build for its cheapest feasible `ef_search`, and open
+//! only the builds that measured neighbours cannot prove dominated.
+//!
+//! ## Method
+//!
+//! Recall and latency never decrease as `ef_search` grows, and the same mostly holds
+//! for `ef_construction`. Call the ordered search-time parameter the *monotone* one
+//! (`ef_search` by default) and everything else a config's *group* (its build key plus
+//! any other search-time parameters). Within a group the best config is then the
+//! smallest monotone value that meets the recall floor, so each group needs a
+//! bisection, not a sweep.
+//!
+//! Each call rebuilds its picture from the history (repeated measurements of a config
+//! are averaged; a config is feasible when its mean recall meets the floor):
+//!
+//! 1. **Bracket per group.** `hi` is the smallest feasible monotone value measured,
+//!    `lo` the largest infeasible one below it. Recall monotone in the build-time
+//!    parameters adds an inferred `lo`: a config no larger than an infeasible config
+//!    of a larger build is infeasible too. An inference that contradicts the group's
+//!    own measurements (noise) is dropped. Unmeasured values strictly between `lo`
+//!    and `hi` form the open range; the group is resolved when it is empty.
+//! 2. **Next probe in a group.** A fresh group starts at the `hi` of the nearest group
+//!    that has one (neighbouring builds need similar `ef_search`), or mid-ladder. With
+//!    both ends known it bisects the open range; with one end known it gallops away
+//!    from it by 1, 2, 4, ... steps.
+//! 3. **Bounds and dominance.** Latency is monotone in the monotone parameter, so a
+//!    group's optimum costs at least its own cost at `lo` and at least the cheapest
+//!    cost any group measured at or below `lo + 1`. A group whose bound, lowered by
+//!    the noise tolerance, is not below the incumbent's cost is dominated. This is
+//!    FAISS's `OperatingPoints` pruning in `ParameterSpace::explore`, which FAISS
+//!    applies to search-time parameters only; here the inferred brackets carry it
+//!    across builds.
+//! 4. **Choice.** The group of the latest trial is continued while it is unresolved
+//!    and not dominated: its build exists, so its probes are cheap search-time moves.
+//!    Otherwise the candidates (the unresolved groups of the history, the first
+//!    `candidate_limit` unopened groups in coarse-to-fine order, and the neighbours of
+//!    the incumbent's group at 1, 2, 4, ... steps) are ranked: non-dominated first,
+//!    then groups whose build already exists, then the lowest bound, then the group
+//!    farthest from every group tried so far (coarse to fine, which keeps exploring
+//!    after the first optimum and copes with a best `ef_construction` that is not
+//!    unimodal), then a seeded tie-break.
+//!
+//! Monotonicity is an assumption for ordering only. A dominated group is ranked last,
+//! never discarded, and when no candidate remains the unvisited config nearest to the
+//! incumbent is proposed, so a landscape that violates monotonicity (noise) costs
+//! trials but never makes the search skip a config forever. Without an ordered
+//! search-time parameter there is nothing to bisect and the strategy visits the space
+//! in [`crate::Grid`]'s coarse-to-fine order.
+//!
+//! Source: the operating-point pruning of FAISS (Johnson, Douze and Jégou,
+//! "Billion-scale similarity search with GPUs", 2017; `faiss/AutoTune.cpp`,
+//! `ParameterSpace::explore`), combined with bisection and galloping search (Bentley
+//! and Yao, "An almost optimal algorithm for unbounded searching", 1976).
+//!
+//! ## Invariants
+//!
+//! - `noise_tolerance ∈ [0, 1)` and `candidate_limit ≥ 1`, checked at construction.
+//! - Every probe is an unvisited point of the space; `None` only when the space is
+//!   exhausted.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use crate::grid::{AxisOrder, first_in_order};
+use crate::lattice::{Fnv, HistoryView, Lattice, Point, nearest_unvisited};
+use crate::{ProposalContext, ProposeError, Proposer};
+use hnswtune_core::{EF_SEARCH, Objective, Params, TrialMetrics};
+
+/// Settings of [`Frontier`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrontierConfig {
+    /// Seed for tie-breaks between equally ranked groups.
+    pub seed: u64,
+    /// The ordered search-time parameter to bisect; `None` picks `ef_search` when the
+    /// space has it as an ordered search-time parameter, else the first such one.
+    pub monotone_param: Option<String>,
+    /// Relative noise allowed for in dominance bounds, in `[0, 1)`: a group is
+    /// dominated only when its bound × (1 − tolerance) reaches the incumbent's cost.
+    pub noise_tolerance: f64,
+    /// How many unopened groups (in coarse-to-fine order) are ranked per call, ≥ 1.
+    pub candidate_limit: usize,
+}
+
+impl Default for FrontierConfig {
+    fn default() -> Self {
+        FrontierConfig {
+            seed: 0,
+            monotone_param: None,
+            noise_tolerance: 0.10,
+            candidate_limit: 64,
+        }
+    }
+}
+
+/// Frontier search (see the module docs).
+///
+/// ```
+/// use hnswtune_core::{Objective, SearchSpace, EF_SEARCH};
+/// use hnswtune_propose::{Frontier, ProposalContext, Proposer};
+///
+/// let space = SearchSpace::hnsw();
+/// let objective = Objective::new(0.95)?;
+/// let ctx = ProposalContext { space: &space, history: &[], champion: None, objective: &objective };
+/// let first = Frontier::seeded(1).propose(&ctx)?.unwrap();
+/// assert_eq!(first.int(EF_SEARCH), Some(45), "mid-ladder on the log scale");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Frontier {
+    config: FrontierConfig,
+}
+
+impl Frontier {
+    /// Checks `config` and builds the proposer.
+    pub fn new(config: FrontierConfig) -> Result<Self, ProposeError> {
+        if !(0.0..1.0).contains(&config.noise_tolerance) {
+            return Err(ProposeError::invalid(
+                "noise_tolerance",
+                format!("{} is outside [0, 1)", config.noise_tolerance),
+            ));
+        }
+        if config.candidate_limit == 0 {
+            return Err(ProposeError::invalid(
+                "candidate_limit",
+                "must be at least 1",
+            ));
+        }
+        Ok(Frontier { config })
+    }
+
+    /// The default settings with `seed`.
+    pub fn seeded(seed: u64) -> Self {
+        Frontier {
+            config: FrontierConfig {
+                seed,
+                ..FrontierConfig::default()
+            },
+        }
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &FrontierConfig {
+        &self.config
+    }
+
+    fn monotone_dim(&self, lattice: &Lattice<'_>) -> Option<usize> {
+        let usable = |d: usize| !lattice.build[d] && lattice.ordered(d);
+        let named =
+            |name: &str| (0..lattice.dims()).find(|&d| lattice.spec(d).name == name && usable(d));
+        match &self.config.monotone_param {
+            Some(name) => named(name),
+            None => named(EF_SEARCH).or_else(|| (0..lattice.dims()).find(|&d| usable(d))),
+        }
+    }
+}
+
+/// Repeated measurements of one config.
+#[derive(Debug)]
+struct Cell<'t> {
+    n: u32,
+    recall_sum: f64,
+    cost_sum: f64,
+    last: &'t TrialMetrics,
+}
+
+impl Cell<'_> {
+    fn cost(&self) -> f64 {
+        self.cost_sum / f64::from(self.n)
+    }
+    fn feasible(&self, objective: &Objective) -> bool {
+        let mut mean = self.last.clone();
+        mean.recall = self.recall_sum / f64::from(self.n);
+        objective.feasible(&mean)
+    }
+}
+
+/// What the history says about one group.
+#[derive(Debug, Default)]
+struct GroupObs<'t> {
+    cells: BTreeMap<u64, Cell<'t>>,
+    visited: BTreeSet<u64>,
+    /// Measured `(s, feasible, mean cost)`, ascending in `s`.
+    summary: Vec<(u64, bool, f64)>,
+}
+
+impl GroupObs<'_> {
+    fn hi(&self) -> Option<u64> {
+        self.summary.iter().find(|c| c.1).map(|c| c.0)
+    }
+    fn max_infeasible(&self) -> Option<u64> {
+        self.summary.iter().rev().find(|c| !c.1).map(|c| c.0)
+    }
+}
+
+/// The next step for one group.
+#[derive(Debug)]
+struct Plan {
+    probe: Option<u64>,
+    bound: f64,
+}
+
+/// Everything a call derives from the history.
+struct Picture<'l, 't> {
+    lattice: &'l Lattice<'l>,
+    m: usize,
+    n: u64,
+    groups: BTreeMap<Point, GroupObs<'t>>,
+    /// `(s, running max of the cheapest cost measured at any s' ≤ s)`.
+    latency_floor: Vec<(u64, f64)>,
+    /// `(group, largest infeasible s)` for groups with an infeasible measurement.
+    infeasible: Vec<(Point, u64)>,
+    /// `(group, hi)` for groups with a feasible measurement.
+    feasible: Vec<(Point, u64)>,
+    tolerance: f64,
+}
+
+impl Picture<'_, '_> {
+    fn group_of(&self, p: &[u64]) -> Point {
+        p.iter()
+            .enumerate()
+            .filter(|&(d, _)| d != self.m)
+            .map(|(_, &i)| i)
+            .collect()
+    }
+
+    fn point_of(&self, g: &[u64], s: u64) -> Point {
+        let mut p = Vec::with_capacity(g.len() + 1);
+        p.extend_from_slice(&g[..self.m]);
+        p.push(s);
+        p.extend_from_slice(&g[self.m..]);
+        p
+    }
+
+    /// The lattice dim of group coordinate `k`.
+    fn dim(&self, k: usize) -> usize {
+        if k < self.m { k } else { k + 1 }
+    }
+
+    /// True when recall of `g` is bounded by recall of `other` (same labels and
+    /// search-time values, no smaller ordered build-time values).
+    fn below(&self, g: &[u64], other: &[u64]) -> bool {
+        g.iter().zip(other).enumerate().all(|(k, (&a, &b))| {
+            let d = self.dim(k);
+            if self.lattice.build[d] && self.lattice.ordered(d) {
+                a <= b
+            } else {
+                a == b
+            }
+        })
+    }
+
+    fn latency_floor_at(&self, s: u64) -> f64 {
+        let i = self.latency_floor.partition_point(|&(x, _)| x <= s);
+        if i == 0 {
+            0.0
+        } else {
+            self.latency_floor[i - 1].1
+        }
+    }
+
+    /// Distance in unit coordinates (L∞; a differing label counts 1).
+    fn distance(&self, a: &[u64], b: &[u64]) -> f64 {
+        a.iter()
+            .zip(b)
+            .enumerate()
+            .map(|(k, (&x, &y))| {
+                let d = self.dim(k);
+                if self.lattice.ordered(d) {
+                    (self.lattice.unit(d, x) - self.lattice.unit(d, y)).abs()
+                } else if x == y {
+                    0.0
+                } else {
+                    1.0
+                }
+            })
+            .fold(0.0, f64::max)
+    }
+
+    fn guess(&self, g: &[u64]) -> u64 {
+        self.feasible
+            .iter()
+            .min_by(|a, b| {
+                self.distance(g, &a.0)
+                    .total_cmp(&self.distance(g, &b.0))
+                    .then(a.0.cmp(&b.0))
+            })
+            .map(|(_, hi)| *hi)
+            .unwrap_or_else(|| self.lattice.index_at_unit(self.m, 0.5))
+    }
+
+    fn plan(&self, g: &[u64]) -> Plan {
+        let empty = GroupObs::default();
+        let obs = self.groups.get(g).unwrap_or(&empty);
+        let hi = obs.hi();
+        let own_lo = obs
+            .summary
+            .iter()
+            .rev()
+            .find(|c| !c.1 && hi.is_none_or(|h| c.0 < h))
+            .map(|c| c.0);
+        let inferred = self
+            .infeasible
+            .iter()
+            .filter(|(other, _)| other.as_slice() != g && self.below(g, other))
+            .map(|&(_, s)| s)
+            .max()
+            .filter(|&f| hi.is_none_or(|h| f < h));
+        let lo = own_lo.max(inferred);
+        let start = lo.map_or(0, |l| l + 1);
+        let end = hi.unwrap_or(self.n);
+        let own_floor = obs
+            .summary
+            .iter()
+            .filter(|c| lo.is_some_and(|l| c.0 <= l))
+            .map(|c| c.2)
+            .fold(0.0, f64::max);
+        let bound = own_floor.max(self.latency_floor_at(start)) * (1.0 - self.tolerance);
+        if start >= end {
+            return Plan { probe: None, bound };
+        }
+        let target = match (lo, hi) {
+            _ if obs.summary.is_empty() && hi.is_none() => self.guess(g).clamp(start, end - 1),
+            (Some(_), Some(_)) => start + (end - 1 - start) / 2,
+            (None, Some(h)) => {
+                let feasible = obs.summary.iter().filter(|c| c.1).count() as u32;
+                h.saturating_sub(1u64 << feasible.saturating_sub(1).min(62))
+                    .max(start)
+            }
+            (_, None) => {
+                let infeasible = obs.summary.iter().filter(|c| !c.1).count() as u32;
+                let base = lo.unwrap_or(0);
+                base.saturating_add(1u64 << infeasible.saturating_sub(1).min(62))
+                    .min(end - 1)
+            }
+        };
+        let probe = (0..end - start).find_map(|r| {
+            [target.checked_sub(r), target.checked_add(r)]
+                .into_iter()
+                .flatten()
+                .find(|s| (start..end).contains(s) && !obs.visited.contains(s))
+        });
+        Plan { probe, bound }
+    }
+}
+
+impl Proposer for Frontier {
+    fn name(&self) -> &str {
+        "frontier"
+    }
+
+    fn propose(&self, ctx: &ProposalContext<'_>) -> Result<Option<Params>, ProposeError> {
+        let lattice = Lattice::new(ctx.space);
+        let view = HistoryView::new(&lattice, ctx.history);
+        if view.exhausted(&lattice) {
+            return Ok(None);
+        }
+        let Some(m) = self.monotone_dim(&lattice) else {
+            return Ok(
+                first_in_order(&lattice, &view, |p| !view.visited.contains(p))
+                    .map(|p| lattice.decode(&p)),
+            );
+        };
+        let mut picture = Picture {
+            lattice: &lattice,
+            m,
+            n: lattice.cards[m],
+            groups: BTreeMap::new(),
+            latency_floor: Vec::new(),
+            infeasible: Vec::new(),
+            feasible: Vec::new(),
+            tolerance: self.config.noise_tolerance,
+        };
+        let mut built: HashSet<Point> = HashSet::new();
+        for (p, trial) in &view.entries {
+            let g = picture.group_of(p);
+            built.insert(build_part(&picture, &g));
+            let obs = picture.groups.entry(g).or_default();
+            obs.visited.insert(p[m]);
+            if let Some(metrics) = trial.completed_metrics() {
+                let cost = ctx.objective.cost(metrics);
+                let cell = obs.cells.entry(p[m]).or_insert(Cell {
+                    n: 0,
+                    recall_sum: 0.0,
+                    cost_sum: 0.0,
+                    last: metrics,
+                });
+                cell.n += 1;
+                cell.recall_sum += metrics.recall;
+                cell.cost_sum += cost;
+                cell.last = metrics;
+            }
+        }
+        let mut cheapest: BTreeMap<u64, f64> = BTreeMap::new();
+        let mut best: Option<(f64, Point)> = None;
+        for (g, obs) in picture.groups.iter_mut() {
+            obs.summary = obs
+                .cells
+                .iter()
+                .map(|(&s, c)| (s, c.feasible(ctx.objective), c.cost()))
+                .collect();
+            for &(s, feasible, cost) in &obs.summary {
+                let slot = cheapest.entry(s).or_insert(f64::INFINITY);
+                *slot = slot.min(cost);
+                if feasible && best.as_ref().is_none_or(|(b, _)| cost < *b) {
+                    let mut p = g.clone();
+                    p.insert(m, s);
+                    best = Some((cost, p));
+                }
+            }
+        }
+        let mut running = 0.0f64;
+        for (s, c) in cheapest {
+            running = running.max(c);
+            picture.latency_floor.push((s, running));
+        }
+        for (g, obs) in &picture.groups {
+            if let Some(s) = obs.max_infeasible() {
+                picture.infeasible.push((g.clone(), s));
+            }
+            if let Some(s) = obs.hi() {
+                picture.feasible.push((g.clone(), s));
+            }
+        }
+        let incumbent = best.as_ref().map(|(c, _)| *c);
+        let dominated = |bound: f64| incumbent.is_some_and(|c| bound >= c);
+
+        // 1. Keep working on the build of the latest trial while it is worth it.
+        if let Some((last, _)) = view.entries.last() {
+            let g = picture.group_of(last);
+            let plan = picture.plan(&g);
+            if let Some(s) = plan.probe
+                && !dominated(plan.bound)
+            {
+                return Ok(Some(lattice.decode(&picture.point_of(&g, s))));
+            }
+        }
+
+        // 2. Rank the candidate groups.
+        let mut candidates: BTreeSet<Point> = picture.groups.keys().cloned().collect();
+        unopened_in_order(&picture, self.config.candidate_limit, &mut candidates);
+        if let Some((_, p)) = &best {
+            let g = picture.group_of(p);
+            neighbours(&picture, &g, &mut candidates);
+        }
+        let opened: Vec<&Point> = picture.groups.keys().collect();
+        let centre = picture.group_of(&lattice.centre());
+        let mut choice: Option<(RankKey, Point)> = None;
+        for g in candidates {
+            let plan = picture.plan(&g);
+            let Some(s) = plan.probe else { continue };
+            let gap = if opened.is_empty() {
+                -picture.distance(&g, &centre)
+            } else {
+                opened
+                    .iter()
+                    .map(|o| picture.distance(&g, o))
+                    .fold(f64::INFINITY, f64::min)
+            };
+            let mut tie = Fnv::new();
+            tie.write(self.config.seed);
+            for &i in &g {
+                tie.write(i);
+            }
+            let key = RankKey {
+                dominated: dominated(plan.bound),
+                new_build: !built.contains(&build_part(&picture, &g)),
+                bound: plan.bound,
+                gap,
+                tie: tie.finish(),
+            };
+            if choice.as_ref().is_none_or(|(k, _)| key.better_than(k)) {
+                choice = Some((key, picture.point_of(&g, s)));
+            }
+        }
+        if let Some((_, p)) = choice {
+            return Ok(Some(lattice.decode(&p)));
+        }
+
+        // 3. Every candidate is resolved: the nearest unvisited config to the incumbent.
+        let anchor = best
+            .map(|(_, p)| p)
+            .or_else(|| view.entries.last().map(|(p, _)| p.clone()))
+            .unwrap_or_else(|| lattice.centre());
+        Ok(nearest_unvisited(&lattice, &view.visited, &anchor).map(|p| lattice.decode(&p)))
+    }
+}
+
+/// The build-time coordinates of a group.
+fn build_part(picture: &Picture<'_, '_>, g: &[u64]) -> Point {
+    g.iter()
+        .enumerate()
+        .filter(|&(k, _)| picture.lattice.build[picture.dim(k)])
+        .map(|(_, &i)| i)
+        .collect()
+}
+
+#[derive(Debug)]
+struct RankKey {
+    dominated: bool,
+    new_build: bool,
+    bound: f64,
+    gap: f64,
+    tie: u64,
+}
+
+impl RankKey {
+    fn better_than(&self, other: &RankKey) -> bool {
+        (self.dominated, self.new_build)
+            .cmp(&(other.dominated, other.new_build))
+            .then(self.bound.total_cmp(&other.bound))
+            .then(other.gap.total_cmp(&self.gap))
+            .then(self.tie.cmp(&other.tie))
+            .is_lt()
+    }
+}
+
+/// Adds up to `limit` groups the history has not opened, in coarse-to-fine order over
+/// the group coordinates.
+fn unopened_in_order(picture: &Picture<'_, '_>, limit: usize, out: &mut BTreeSet<Point>) {
+    let lattice = picture.lattice;
+    let dims: Vec<usize> = (0..lattice.dims()).filter(|&d| d != picture.m).collect();
+    if dims.is_empty() {
+        out.insert(Vec::new());
+        return;
+    }
+    let mut axes: Vec<AxisOrder> = dims
+        .iter()
+        .map(|&d| AxisOrder::new(lattice.cards[d]))
+        .collect();
+    let mut found = 0usize;
+    let mut depth = 0u32;
+    let mut scanned = 0usize;
+    loop {
+        for (k, axis) in axes.iter_mut().enumerate() {
+            axis.extend_to(lattice, dims[k], depth);
+        }
+        let lists: Vec<&[u64]> = axes.iter().map(|a| a.up_to(depth)).collect();
+        let mut pos = vec![0usize; dims.len()];
+        'points: loop {
+            let g: Point = (0..dims.len()).map(|k| lists[k][pos[k]]).collect();
+            let shell = (0..dims.len())
+                .map(|k| axes[k].depth(g[k]).unwrap_or(0))
+                .max()
+                .unwrap_or(0);
+            if shell == depth {
+                scanned += 1;
+                if !picture.groups.contains_key(&g) {
+                    out.insert(g);
+                    found += 1;
+                    if found >= limit {
+                        return;
+                    }
+                }
+            }
+            for k in (0..dims.len()).rev() {
+                pos[k] += 1;
+                if pos[k] < lists[k].len() {
+                    continue 'points;
+                }
+                pos[k] = 0;
+            }
+            break;
+        }
+        // Every group is opened or the scan has gone far past the history.
+        if axes.iter().all(|a| a.complete_at(depth)) || scanned > picture.groups.len() + 4 * limit {
+            return;
+        }
+        depth += 1;
+    }
+}
+
+/// Adds the groups 1, 2, 4, ... steps from `g` along each ordered coordinate, and every
+/// other label of each categorical one.
+fn neighbours(picture: &Picture<'_, '_>, g: &[u64], out: &mut BTreeSet<Point>) {
+    for k in 0..g.len() {
+        let d = picture.dim(k);
+        let card = picture.lattice.cards[d];
+        if picture.lattice.ordered(d) {
+            let mut step = 1u64;
+            while step < card {
+                for v in [g[k].checked_sub(step), g[k].checked_add(step)]
+                    .into_iter()
+                    .flatten()
+                    .filter(|&v| v < card)
+                {
+                    let mut n = g.to_vec();
+                    n[k] = v;
+                    out.insert(n);
+                }
+                step = step.saturating_mul(2);
+            }
+        } else {
+            for v in (0..card.min(64)).filter(|&v| v != g[k]) {
+                let mut n = g.to_vec();
+                n[k] = v;
+                out.insert(n);
+            }
+        }
+    }
+}
