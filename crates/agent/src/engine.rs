@@ -58,6 +58,10 @@ impl Backends {
 
 /// What one cycle did.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per cycle, moved once; boxing buys nothing"
+)]
 pub(crate) enum Outcome {
     /// The champion was re-measured; nothing else ran.
     Revalidated { trial: Trial, regressed: bool },

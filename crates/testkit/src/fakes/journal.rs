@@ -49,6 +49,16 @@ impl MemoryJournal {
         self.lock().clone()
     }
 
+    /// The trials of `index` as [`TrialJournal::read`] returns them (folded by id,
+    /// latest state wins, sorted by id), without an async context.
+    pub fn trials_of(&self, index: &IndexName) -> Vec<Trial> {
+        let mut folded = BTreeMap::new();
+        for trial in self.lock().iter().filter(|t| &t.index == index) {
+            folded.insert(trial.id, trial.clone());
+        }
+        folded.into_values().collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Trial>> {
         // A panicking test thread must not hide the journal from the others.
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
@@ -79,15 +89,9 @@ impl TrialJournal for MemoryJournal {
         if take_failure(&self.fail_reads) {
             return Err(super::injected(&format!("read trials of {index}")));
         }
-        let entries = self.lock();
-        let mut folded = BTreeMap::new();
-        let mut count = 0;
-        for trial in entries.iter().filter(|t| &t.index == index) {
-            count += 1;
-            folded.insert(trial.id, trial.clone());
-        }
+        let count = self.lock().iter().filter(|t| &t.index == index).count();
         Ok(JournalRead {
-            trials: folded.into_values().collect(),
+            trials: self.trials_of(index),
             report: ReadReport {
                 entries: count,
                 fetched: count,

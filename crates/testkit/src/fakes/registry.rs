@@ -63,6 +63,16 @@ impl MemoryRegistry {
         self.conflicts.load(Ordering::SeqCst)
     }
 
+    /// The current champion of `index`, without an async context.
+    pub fn champion_of(&self, index: &IndexName) -> Option<Promotion> {
+        self.chains().get(index).and_then(|c| c.last().cloned())
+    }
+
+    /// Every revision of `index`, without an async context.
+    pub fn history_of(&self, index: &IndexName) -> Vec<Promotion> {
+        self.chains().get(index).cloned().unwrap_or_default()
+    }
+
     fn chains(&self) -> std::sync::MutexGuard<'_, BTreeMap<IndexName, Vec<Promotion>>> {
         self.chains.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -1,0 +1,89 @@
+//! Helpers shared by the agent's integration tests.
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hnswtune_agent::{AgentConfig, AgentEvent, AgentHandle, AgentStatus, Backends, IndexSettings};
+use hnswtune_core::{EF_CONSTRUCTION, EF_SEARCH, IndexName, Params};
+use hnswtune_testkit::fakes::{FakeEvaluator, MemoryJournal, MemoryRegistry, ScriptedProposer};
+
+pub fn name(s: &str) -> IndexName {
+    IndexName::new(s).unwrap()
+}
+
+pub fn cfg(ef_construction: i64, ef_search: i64) -> Params {
+    Params::new()
+        .with(EF_CONSTRUCTION, ef_construction)
+        .with(EF_SEARCH, ef_search)
+}
+
+/// `n` distinct configs of the seed's space, cheapest first.
+pub fn sweep(n: usize) -> Vec<Params> {
+    [100, 150, 200, 250]
+        .into_iter()
+        .flat_map(|c| (10..=200).map(move |s| cfg(c, s)))
+        .take(n)
+        .collect()
+}
+
+pub struct Rig {
+    pub journal: Arc<MemoryJournal>,
+    pub registry: Arc<MemoryRegistry>,
+    pub evaluator: Arc<FakeEvaluator>,
+    pub backends: Backends,
+}
+
+pub fn rig(evaluator: FakeEvaluator) -> Rig {
+    let journal = Arc::new(MemoryJournal::new());
+    let registry = Arc::new(MemoryRegistry::new());
+    let evaluator = Arc::new(evaluator);
+    let backends = Backends::new(journal.clone(), registry.clone(), evaluator.clone());
+    Rig {
+        journal,
+        registry,
+        evaluator,
+        backends,
+    }
+}
+
+pub fn settings(index: &str, script: Vec<Params>) -> IndexSettings {
+    IndexSettings::new(name(index), "eval", Arc::new(ScriptedProposer::new(script)))
+}
+
+/// Enabled, no cooldown, no periodic wake-up within a test's horizon, fast retries.
+pub fn config() -> AgentConfig {
+    AgentConfig {
+        enabled: true,
+        cycle_interval_secs: 86_400,
+        cooldown_between_trials_secs: 0,
+        store_backoff_ms: 10,
+        ..AgentConfig::default()
+    }
+}
+
+pub fn has(events: &[AgentEvent], kind: hnswtune_agent::EventKind) -> bool {
+    events.iter().any(|e| e.kind == kind)
+}
+
+/// Polls (in tokio's paused time) until `done` holds; fails with the status after
+/// `limit` of virtual time.
+pub async fn wait_until(
+    handle: &AgentHandle,
+    limit: Duration,
+    done: impl Fn(&AgentStatus, &[AgentEvent]) -> bool,
+) {
+    let start = tokio::time::Instant::now();
+    loop {
+        let status = handle.status();
+        let events = handle.events();
+        if done(&status, &events) {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "condition not reached; status: {status:#?}\nevents: {events:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,273 @@
+//! The synchronous study: promotion rules, races between agents, and a property test
+//! of the floor and the noise rule.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use hnswtune_agent::{
+    AgentConfig, StudyBudget, StudyEvent, rules::PromoteRule, rules::Verdict, rules::judge, tune,
+};
+use hnswtune_core::{AbComparison, EF_SEARCH, Objective, RECALL_TIE_EPSILON, TriggerReason};
+use hnswtune_testkit::fakes::{FakeEvaluator, analytic_metrics};
+use proptest::prelude::*;
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<StudyEvent>>);
+
+impl hnswtune_agent::Observer for Recorder {
+    fn on_event(&self, event: &StudyEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+impl Recorder {
+    fn events(&self) -> Vec<StudyEvent> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_study_reports_its_trials_the_champion_and_the_front() {
+    let rig = rig(FakeEvaluator::new());
+    let script = vec![cfg(100, 20), cfg(100, 120), cfg(100, 90), cfg(100, 88)];
+    let settings = settings("docs", script).with_initial_params(cfg(100, 200));
+    let recorder = Recorder::default();
+    let report = tune(
+        &AgentConfig::default(),
+        &rig.backends,
+        &settings,
+        StudyBudget::trials(10),
+        &recorder,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.trials.len(), 5);
+    assert!(report.exhausted);
+    assert!(
+        report
+            .trials
+            .iter()
+            .all(|t| t.trigger == TriggerReason::Study)
+    );
+    let champion = report.champion.unwrap();
+    // 88 is less than 3% faster than 90: within the noise, so 90 stays champion.
+    assert_eq!(champion.params.int(EF_SEARCH), Some(90));
+    assert_eq!(report.promotions.len(), 3);
+    assert!(
+        report
+            .pareto_front
+            .iter()
+            .any(|t| t.id == champion.trial_id)
+    );
+    let events = recorder.events();
+    let started = events
+        .iter()
+        .filter(|e| matches!(e, StudyEvent::TrialStarted { .. }))
+        .count();
+    assert_eq!(started, 5);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        StudyEvent::NotPromoted {
+            reason: hnswtune_agent::rules::KeepReason::Infeasible,
+            ..
+        }
+    )));
+}
+
+/// Two agents tune one index against one registry. Agent A is held at the moment it
+/// writes revision 1 while agent B promotes; A must get a conflict, re-read, and decide
+/// again against B's champion.
+async fn race(
+    a_ef_search: i64,
+    b_ef_search: i64,
+) -> (Recorder, Vec<hnswtune_core::Promotion>, u64) {
+    let rig = rig(FakeEvaluator::new());
+    let a_settings = settings("shared", vec![]).with_initial_params(cfg(100, a_ef_search));
+    let b_settings = settings("shared", vec![cfg(100, b_ef_search)]);
+    let a_config = AgentConfig {
+        agent_id: "agent-a".into(),
+        ..AgentConfig::default()
+    };
+    let b_config = AgentConfig {
+        agent_id: "agent-b".into(),
+        ..AgentConfig::default()
+    };
+    let hold = rig.registry.hold_next_write();
+    let a_backends = rig.backends.clone();
+    let a_recorder = Arc::new(Recorder::default());
+    let a_observer = a_recorder.clone();
+    let a = tokio::spawn(async move {
+        tune(
+            &a_config,
+            &a_backends,
+            &a_settings,
+            StudyBudget::trials(1),
+            &*a_observer,
+        )
+        .await
+    });
+    hold.reached().await;
+    let b = tune(
+        &b_config,
+        &rig.backends,
+        &b_settings,
+        StudyBudget::trials(1),
+        &hnswtune_agent::NoObserver,
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.promotions.len(), 1, "B promotes while A is held");
+    hold.release();
+    a.await.unwrap().unwrap();
+    let events = Arc::try_unwrap(a_recorder).ok().unwrap();
+    (
+        events,
+        rig.registry.history_of(&name("shared")),
+        rig.registry.conflicts(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_race_is_re_decided_and_a_better_challenger_wins_next_revision() {
+    let (a_events, history, conflicts) = race(90, 120).await;
+    assert_eq!(conflicts, 1);
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].promoted_by, "agent-b");
+    assert_eq!(history[1].promoted_by, "agent-a");
+    assert_eq!(history[1].revision, 2);
+    let events = a_events.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, StudyEvent::PromotionConflict { revision: 1, .. }))
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        StudyEvent::Promoted {
+            rule: PromoteRule::Faster,
+            comparison: Some(_),
+            ..
+        }
+    )));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_race_never_overwrites_a_better_champion() {
+    let (a_events, history, conflicts) = race(120, 90).await;
+    assert_eq!(conflicts, 1);
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].promoted_by, "agent-b");
+    assert!(
+        a_events
+            .events()
+            .iter()
+            .any(|e| matches!(e, StudyEvent::NotPromoted { .. }))
+    );
+}
+
+/// One challenger of the property test: its recorded metrics and the p50 repeats the
+/// interleaved comparison reports for champion and challenger.
+#[derive(Clone, Debug)]
+struct Case {
+    recall: f64,
+    p50_us: f64,
+    remeasured_recall: f64,
+    champion_noise: Vec<f64>,
+    challenger_noise: Vec<f64>,
+}
+
+fn arb_case() -> impl Strategy<Value = Case> {
+    (
+        0.8f64..1.0,
+        50.0f64..150.0,
+        -0.05f64..0.05,
+        proptest::collection::vec(0.9f64..1.1, 3),
+        proptest::collection::vec(0.9f64..1.1, 3),
+    )
+        .prop_map(|(recall, p50_us, drift, a, b)| Case {
+            recall,
+            p50_us,
+            remeasured_recall: (recall + drift).clamp(0.0, 1.0),
+            champion_noise: a,
+            challenger_noise: b,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_agent_never_promotes_below_the_floor_or_inside_the_noise(
+        cases in proptest::collection::vec(arb_case(), 2..8),
+        min_recall in 0.85f64..0.95,
+    ) {
+        // Challenger i is the config with ef_search 10 + i; its metrics come from the case.
+        let table = Arc::new(cases.clone());
+        let metrics_table = table.clone();
+        let compare_table = table.clone();
+        let at = move |params: &hnswtune_core::Params| (params.int(EF_SEARCH).unwrap_or(10) - 10) as usize;
+        let at2 = at;
+        let evaluator = FakeEvaluator::with_model(move |request, dataset| {
+            let case = &metrics_table[at(&request.params)];
+            let mut m = analytic_metrics(&request.params, dataset);
+            m.recall = case.recall;
+            m.search_p50_us = case.p50_us;
+            Ok(m)
+        })
+        .with_comparator(move |champion, challenger, _repeats| {
+            let a = &compare_table[at2(&champion.params)];
+            let b = &compare_table[at2(&challenger.params)];
+            Ok(AbComparison {
+                champion_p50_us: a.champion_noise.iter().map(|n| a.p50_us * n).collect(),
+                challenger_p50_us: b.challenger_noise.iter().map(|n| b.p50_us * n).collect(),
+                champion_recall: a.remeasured_recall,
+                challenger_recall: b.remeasured_recall,
+            })
+        });
+        let rig = rig(evaluator);
+        let script: Vec<_> = (1..cases.len() as i64).map(|i| cfg(100, 10 + i)).collect();
+        let settings = settings("p", script)
+            .with_initial_params(cfg(100, 10))
+            .with_objective(Objective::new(min_recall).unwrap());
+        let config = AgentConfig { min_recall: 0.5, ..AgentConfig::default() };
+        let recorder = Recorder::default();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let report = runtime
+            .block_on(tune(&config, &rig.backends, &settings, StudyBudget::trials(cases.len()), &recorder))
+            .unwrap();
+        prop_assert_eq!(report.trials.len(), cases.len());
+
+        let objective = Objective::new(min_recall).unwrap();
+        let mut champion: Option<usize> = None;
+        for event in recorder.events() {
+            if let StudyEvent::Promoted { promotion, rule, comparison } = event {
+                let i = at(&promotion.params);
+                let case = &table[i];
+                prop_assert!(case.recall >= min_recall, "promoted below the floor: {:?}", case);
+                match (&comparison, champion) {
+                    (None, None) => prop_assert_eq!(rule, PromoteRule::FirstChampion),
+                    (Some(ab), Some(_)) => {
+                        prop_assert!(ab.challenger_recall >= min_recall);
+                        let tie = ab.challenger_median_us() <= ab.champion_median_us() * (1.0 + objective.noise_margin)
+                            && ab.challenger_recall > ab.champion_recall + RECALL_TIE_EPSILON;
+                        prop_assert!(
+                            ab.champion_recall < min_recall || ab.challenger_faster(objective.noise_margin) || tie,
+                            "the noise rule rejects {:?}", ab
+                        );
+                        prop_assert_eq!(
+                            judge(&objective, promotion.metrics.as_ref().unwrap(), None, ab),
+                            Verdict::Promote(rule)
+                        );
+                    }
+                    other => prop_assert!(false, "promotion without the expected comparison: {:?}", other),
+                }
+                champion = Some(i);
+            }
+        }
+        if let Some(final_champion) = &report.champion {
+            prop_assert!(final_champion.metrics.as_ref().unwrap().recall >= min_recall);
+        }
+    }
+}
