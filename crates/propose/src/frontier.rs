@@ -78,6 +78,10 @@ pub struct FrontierConfig {
     pub noise_tolerance: f64,
     /// How many unopened groups (in coarse-to-fine order) are ranked per call, ≥ 1.
     pub candidate_limit: usize,
+    /// Recall noise allowed for in cross-build inference, in `[0, 1)`: a measurement
+    /// proves smaller builds infeasible only when its mean recall is below
+    /// `min_recall − recall_margin` (repeated builds differ by a few thousandths).
+    pub recall_margin: f64,
 }
 
 impl Default for FrontierConfig {
@@ -87,6 +91,7 @@ impl Default for FrontierConfig {
             monotone_param: None,
             noise_tolerance: 0.10,
             candidate_limit: 64,
+            recall_margin: 0.005,
         }
     }
 }
@@ -116,6 +121,12 @@ impl Frontier {
             return Err(ProposeError::invalid(
                 "noise_tolerance",
                 format!("{} is outside [0, 1)", config.noise_tolerance),
+            ));
+        }
+        if !(0.0..1.0).contains(&config.recall_margin) {
+            return Err(ProposeError::invalid(
+                "recall_margin",
+                format!("{} is outside [0, 1)", config.recall_margin),
             ));
         }
         if config.candidate_limit == 0 {
@@ -180,14 +191,60 @@ struct GroupObs<'t> {
     visited: BTreeSet<u64>,
     /// Measured `(s, feasible, mean cost)`, ascending in `s`.
     summary: Vec<(u64, bool, f64)>,
+    /// The largest `s` whose mean recall misses the floor by more than the margin.
+    clearly_infeasible: Option<u64>,
+    envelope: Envelope,
+}
+
+/// A lower bound on cost as a function of the monotone parameter, from measurements
+/// `(s', cost)`: cost never decreases with `s`, and cost is affine in the parameter's
+/// value `v` with a non-negative intercept, so below a measurement it is at least
+/// `cost × v(s) / v(s')`.
+#[derive(Debug, Default)]
+struct Envelope {
+    s: Vec<u64>,
+    /// Largest cost among measurements at `s' ≤ s[i]`.
+    prefix: Vec<f64>,
+    /// Largest `cost / v(s')` among measurements at `s' ≥ s[i]`.
+    suffix: Vec<f64>,
+}
+
+impl Envelope {
+    fn new(points: &[(u64, f64)], value: impl Fn(u64) -> f64) -> Self {
+        let s: Vec<u64> = points.iter().map(|p| p.0).collect();
+        let mut prefix = Vec::with_capacity(points.len());
+        let mut running = 0.0f64;
+        for p in points {
+            running = running.max(p.1);
+            prefix.push(running);
+        }
+        let mut suffix = vec![0.0; points.len()];
+        let mut running = 0.0f64;
+        for (i, p) in points.iter().enumerate().rev() {
+            let v = value(p.0);
+            if v > 0.0 {
+                running = running.max(p.1 / v);
+            }
+            suffix[i] = running;
+        }
+        Envelope { s, prefix, suffix }
+    }
+
+    fn at(&self, s: u64, v: f64) -> f64 {
+        let i = self.s.partition_point(|&x| x <= s);
+        let below = if i == 0 { 0.0 } else { self.prefix[i - 1] };
+        let above = if i < self.s.len() && v > 0.0 {
+            v * self.suffix[i]
+        } else {
+            0.0
+        };
+        below.max(above)
+    }
 }
 
 impl GroupObs<'_> {
     fn hi(&self) -> Option<u64> {
         self.summary.iter().find(|c| c.1).map(|c| c.0)
-    }
-    fn max_infeasible(&self) -> Option<u64> {
-        self.summary.iter().rev().find(|c| !c.1).map(|c| c.0)
     }
 }
 
@@ -204,8 +261,8 @@ struct Picture<'l, 't> {
     m: usize,
     n: u64,
     groups: BTreeMap<Point, GroupObs<'t>>,
-    /// `(s, running max of the cheapest cost measured at any s' ≤ s)`.
-    latency_floor: Vec<(u64, f64)>,
+    /// Bound from the cheapest cost measured at each `s` over all groups.
+    global: Envelope,
     /// `(group, largest infeasible s)` for groups with an infeasible measurement.
     infeasible: Vec<(Point, u64)>,
     /// `(group, hi)` for groups with a feasible measurement.
@@ -248,13 +305,20 @@ impl Picture<'_, '_> {
         })
     }
 
-    fn latency_floor_at(&self, s: u64) -> f64 {
-        let i = self.latency_floor.partition_point(|&(x, _)| x <= s);
-        if i == 0 {
-            0.0
-        } else {
-            self.latency_floor[i - 1].1
-        }
+    fn value(&self, s: u64) -> f64 {
+        self.lattice.int_value(self.m, s).map_or(0.0, |v| v as f64)
+    }
+
+    /// A lower bound on the cost of group `g` at `s`: from the cheapest measurements
+    /// of all groups, and from every group whose build is no larger than `g`'s
+    /// (latency mostly grows with the build-time parameters), `g` itself included.
+    fn cost_bound(&self, g: &[u64], s: u64) -> f64 {
+        let v = self.value(s);
+        self.groups
+            .iter()
+            .filter(|(h, _)| self.below(h, g))
+            .map(|(_, obs)| obs.envelope.at(s, v))
+            .fold(self.global.at(s, v), f64::max)
     }
 
     /// Distance in unit coordinates (L∞; a differing label counts 1).
@@ -307,13 +371,7 @@ impl Picture<'_, '_> {
         let lo = own_lo.max(inferred);
         let start = lo.map_or(0, |l| l + 1);
         let end = hi.unwrap_or(self.n);
-        let own_floor = obs
-            .summary
-            .iter()
-            .filter(|c| lo.is_some_and(|l| c.0 <= l))
-            .map(|c| c.2)
-            .fold(0.0, f64::max);
-        let bound = own_floor.max(self.latency_floor_at(start)) * (1.0 - self.tolerance);
+        let bound = self.cost_bound(g, start) * (1.0 - self.tolerance);
         if start >= end {
             return Plan { probe: None, bound };
         }
@@ -364,7 +422,7 @@ impl Proposer for Frontier {
             m,
             n: lattice.cards[m],
             groups: BTreeMap::new(),
-            latency_floor: Vec::new(),
+            global: Envelope::default(),
             infeasible: Vec::new(),
             feasible: Vec::new(),
             tolerance: self.config.noise_tolerance,
@@ -397,6 +455,13 @@ impl Proposer for Frontier {
                 .iter()
                 .map(|(&s, c)| (s, c.feasible(ctx.objective), c.cost()))
                 .collect();
+            let clear = ctx.objective.min_recall - self.config.recall_margin;
+            obs.clearly_infeasible = obs
+                .cells
+                .iter()
+                .rev()
+                .find(|(_, c)| c.recall_sum / f64::from(c.n) < clear)
+                .map(|(&s, _)| s);
             for &(s, feasible, cost) in &obs.summary {
                 let slot = cheapest.entry(s).or_insert(f64::INFINITY);
                 *slot = slot.min(cost);
@@ -407,13 +472,21 @@ impl Proposer for Frontier {
                 }
             }
         }
-        let mut running = 0.0f64;
-        for (s, c) in cheapest {
-            running = running.max(c);
-            picture.latency_floor.push((s, running));
+        let cheapest: Vec<(u64, f64)> = cheapest.into_iter().collect();
+        picture.global = Envelope::new(&cheapest, |s| picture.value(s));
+        let envelopes: Vec<Envelope> = picture
+            .groups
+            .values()
+            .map(|obs| {
+                let points: Vec<(u64, f64)> = obs.summary.iter().map(|c| (c.0, c.2)).collect();
+                Envelope::new(&points, |s| picture.value(s))
+            })
+            .collect();
+        for (obs, envelope) in picture.groups.values_mut().zip(envelopes) {
+            obs.envelope = envelope;
         }
         for (g, obs) in &picture.groups {
-            if let Some(s) = obs.max_infeasible() {
+            if let Some(s) = obs.clearly_infeasible {
                 picture.infeasible.push((g.clone(), s));
             }
             if let Some(s) = obs.hi() {
@@ -442,6 +515,15 @@ impl Proposer for Frontier {
             neighbours(&picture, &g, &mut candidates);
         }
         let opened: Vec<&Point> = picture.groups.keys().collect();
+        let group_dims: Vec<usize> = (0..lattice.dims()).filter(|&d| d != m).collect();
+        let axes: Vec<AxisOrder> = group_dims
+            .iter()
+            .map(|&d| {
+                let mut axis = AxisOrder::new(lattice.cards[d]);
+                axis.extend_to(&lattice, d, DEPTH_CAP);
+                axis
+            })
+            .collect();
         let centre = picture.group_of(&lattice.centre());
         let mut choice: Option<(RankKey, Point)> = None;
         for g in candidates {
@@ -460,9 +542,17 @@ impl Proposer for Frontier {
             for &i in &g {
                 tie.write(i);
             }
+            let depth = g
+                .iter()
+                .zip(&axes)
+                .map(|(&i, axis)| axis.depth(i).unwrap_or(DEPTH_CAP + 1))
+                .max()
+                .unwrap_or(0);
             let key = RankKey {
                 dominated: dominated(plan.bound),
                 new_build: !built.contains(&build_part(&picture, &g)),
+                bucket: bucket(plan.bound, self.config.noise_tolerance),
+                depth,
                 bound: plan.bound,
                 gap,
                 tie: tie.finish(),
@@ -484,6 +574,19 @@ impl Proposer for Frontier {
     }
 }
 
+/// Bounds within one noise tolerance of each other share a bucket, so that the
+/// coarse-to-fine order, not noise, decides between them.
+fn bucket(bound: f64, tolerance: f64) -> i64 {
+    if bound <= 0.0 || !bound.is_finite() {
+        return i64::MIN;
+    }
+    (bound.ln() / (1.0 + tolerance.max(0.01)).ln()).floor() as i64
+}
+
+/// Groups are ranked coarse to fine by the dyadic depth of their coordinates (see
+/// [`crate::Grid`]) up to this depth; finer ones share the next depth.
+const DEPTH_CAP: u32 = 6;
+
 /// The build-time coordinates of a group.
 fn build_part(picture: &Picture<'_, '_>, g: &[u64]) -> Point {
     g.iter()
@@ -497,6 +600,8 @@ fn build_part(picture: &Picture<'_, '_>, g: &[u64]) -> Point {
 struct RankKey {
     dominated: bool,
     new_build: bool,
+    bucket: i64,
+    depth: u32,
     bound: f64,
     gap: f64,
     tie: u64,
@@ -504,8 +609,8 @@ struct RankKey {
 
 impl RankKey {
     fn better_than(&self, other: &RankKey) -> bool {
-        (self.dominated, self.new_build)
-            .cmp(&(other.dominated, other.new_build))
+        (self.dominated, self.new_build, self.bucket, self.depth)
+            .cmp(&(other.dominated, other.new_build, other.bucket, other.depth))
             .then(self.bound.total_cmp(&other.bound))
             .then(other.gap.total_cmp(&self.gap))
             .then(self.tie.cmp(&other.tie))
