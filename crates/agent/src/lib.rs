@@ -89,6 +89,11 @@ mod queue;
 pub mod rules;
 mod study;
 
+/// The guide in `docs/agent.md`, compiled so that its example keeps working.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/agent.md")]
+mod guide {}
+
 pub use agent::{AgentDeps, AgentHandle, AgentStatus, CurrentTrial, LastError, spawn};
 pub use clock::WallClock;
 pub use config::{AgentConfig, IndexSettings};
