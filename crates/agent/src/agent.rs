@@ -606,12 +606,12 @@ async fn run(
                     Outcome::Revalidated { regressed, .. } => {
                         // The data changed: the trigger still deserves a tuning trial,
                         // ahead of the others if the champion fell below the floor.
-                        let reason = match pending.reason {
-                            TriggerReason::DatasetAppended { .. } => TriggerReason::Manual,
-                            other => other,
-                        };
-                        let requeued =
-                            lock(&shared.queue).push(pending.index.clone(), reason, regressed);
+                        let requeued = lock(&shared.queue).push_with(
+                            pending.index.clone(),
+                            pending.reason,
+                            regressed,
+                            false,
+                        );
                         if let Err(e) = requeued {
                             shared.event(
                                 EventKind::TriggerDropped,

@@ -109,7 +109,8 @@ impl PendingQueue {
         self.items.iter().map(|p| p.index.clone()).collect()
     }
 
-    /// Adds a trigger, merging it into the index's pending entry if there is one.
+    /// Adds a trigger, merging it into the index's pending entry if there is one. A
+    /// `DatasetAppended` trigger asks for the champion to be re-measured.
     pub(crate) fn push(
         &mut self,
         index: IndexName,
@@ -117,6 +118,18 @@ impl PendingQueue {
         priority: bool,
     ) -> Result<Enqueued, AgentError> {
         let revalidate = matches!(reason, TriggerReason::DatasetAppended { .. });
+        self.push_with(index, reason, priority, revalidate)
+    }
+
+    /// [`Self::push`] with the re-measurement request stated explicitly (a re-tune
+    /// after a re-measurement keeps its reason without asking for another).
+    pub(crate) fn push_with(
+        &mut self,
+        index: IndexName,
+        reason: TriggerReason,
+        priority: bool,
+        revalidate: bool,
+    ) -> Result<Enqueued, AgentError> {
         if let Some(pending) = self.items.iter_mut().find(|p| p.index == index) {
             pending.coalesced += 1;
             pending.revalidate |= revalidate;

@@ -202,8 +202,11 @@ async fn stop_during_a_long_trial_finishes_and_records_it() {
     agent.enqueue(TriggerEvent::manual(name("a"))).unwrap();
     gate.wait_started().await;
 
-    // The build blocks a pool thread; the handle still answers.
+    // The build blocks a pool thread; the handle still answers, in well under a
+    // millisecond of real time.
+    let real = std::time::Instant::now();
     let status = agent.status();
+    assert!(real.elapsed() < Duration::from_millis(50));
     let current = status.current_trial.expect("a trial is running");
     assert_eq!(current.index, name("a"));
     assert_eq!(current.params, cfg(100, 64));
@@ -339,6 +342,13 @@ async fn a_champion_that_regresses_after_an_append_is_replaced_first() {
     // The re-tune of the regressed index went ahead of "b", pending since before it.
     let b = rig.journal.trials_of(&name("b"));
     let retune = trials.iter().find(|t| t.params == cfg(100, 150)).unwrap();
+    assert_eq!(
+        retune.trigger,
+        TriggerReason::DatasetAppended {
+            dataset: "docs".into()
+        },
+        "the re-tune keeps the trigger's reason"
+    );
     assert!(retune.id < b[0].id, "ids are minted in order");
 }
 
