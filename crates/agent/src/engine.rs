@@ -476,10 +476,7 @@ impl Engine<'_> {
                     });
                     return Ok(Some(promotion));
                 }
-                Err(AgentError::Store {
-                    source: Error::Conflict { .. },
-                    ..
-                }) => {
+                Err(AgentError::Core(Error::Conflict { .. })) => {
                     warn!(
                         revision = expected + 1,
                         attempt, "another writer promoted first; re-reading"
@@ -500,13 +497,12 @@ impl Engine<'_> {
                 Err(e) => return Err(e),
             }
         }
-        Err(AgentError::Store {
-            op: format!("promote trial {}", trial.id),
-            attempts: PROMOTION_ATTEMPTS,
-            source: Error::Conflict {
-                what: format!("the champion of {} kept changing", trial.index),
-            },
-        })
+        Err(AgentError::Core(Error::Conflict {
+            what: format!(
+                "the champion of {} changed {PROMOTION_ATTEMPTS} times while trial {} was being promoted",
+                trial.index, trial.id
+            ),
+        }))
     }
 
     async fn read_history(
@@ -570,7 +566,8 @@ impl Engine<'_> {
     }
 
     /// Runs `call` until it succeeds, retrying transient errors with a doubling
-    /// backoff; the last error is returned as [`AgentError::Store`].
+    /// backoff. A transient error that outlasts the attempts is returned as
+    /// [`AgentError::Store`]; any other error at once as [`AgentError::Core`].
     async fn with_retries<T, F, Fut>(
         &self,
         op: &str,
@@ -598,13 +595,15 @@ impl Engine<'_> {
                     backoff = backoff.saturating_mul(2);
                     attempt += 1;
                 }
-                Err(source) => {
+                Err(source) if source.is_transient() => {
                     return Err(AgentError::Store {
                         op: op.to_owned(),
                         attempts: attempt,
                         source,
                     });
                 }
+                // Not worth retrying (a conflict, a rejected record): the caller decides.
+                Err(source) => return Err(AgentError::Core(source)),
             }
         }
     }

@@ -35,8 +35,8 @@ pub enum AgentError {
     /// The agent was stopped.
     #[error("the agent is stopped")]
     Stopped,
-    /// The journal or the registry refused an operation even after retries (for the
-    /// journal: the trial state was not recorded).
+    /// The journal or the registry stayed unavailable (a transient error) through
+    /// every attempt (for the journal: the trial state was not recorded).
     #[error("{op} failed after {attempts} attempts: {source}")]
     Store {
         /// What was attempted.

@@ -271,3 +271,49 @@ proptest! {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn registry_failures_are_retried_then_returned() {
+    let rig = rig(FakeEvaluator::new());
+    let config = AgentConfig {
+        store_attempts: 3,
+        store_backoff_ms: 10,
+        ..AgentConfig::default()
+    };
+    rig.registry.fail_next_writes(2);
+    let recorder = Recorder::default();
+    let settings = settings("r", vec![cfg(100, 60)]);
+    let report = tune(
+        &config,
+        &rig.backends,
+        &settings,
+        StudyBudget::trials(1),
+        &recorder,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.promotions.len(), 1);
+    let retries = recorder
+        .events()
+        .iter()
+        .filter(|e| matches!(e, StudyEvent::StoreRetry { .. }))
+        .count();
+    assert_eq!(retries, 2);
+
+    rig.registry.fail_next_writes(3);
+    let error = tune(
+        &config,
+        &rig.backends,
+        &settings,
+        StudyBudget::trials(1),
+        &hnswtune_agent::NoObserver,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, hnswtune_agent::AgentError::Store { attempts: 3, .. }),
+        "{error}"
+    );
+    // The trial itself was recorded before the promotion failed.
+    assert_eq!(rig.journal.trials_of(&name("r")).len(), 2);
+}
