@@ -317,3 +317,36 @@ async fn registry_failures_are_retried_then_returned() {
     // The trial itself was recorded before the promotion failed.
     assert_eq!(rig.journal.trials_of(&name("r")).len(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn new_data_without_a_trigger_is_noticed_by_its_fingerprint() {
+    let rig = rig(FakeEvaluator::new());
+    let settings = settings("f", vec![cfg(100, 150), cfg(100, 120)]);
+    let first = tune(
+        &AgentConfig::default(),
+        &rig.backends,
+        &settings,
+        StudyBudget::trials(1),
+        &hnswtune_agent::NoObserver,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.promotions.len(), 1);
+    let grown = rig.evaluator.append_vectors(&name("f"), 500);
+    let second = tune(
+        &AgentConfig::default(),
+        &rig.backends,
+        &settings,
+        StudyBudget::trials(2),
+        &hnswtune_agent::NoObserver,
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.trials[0].trigger, TriggerReason::Revalidation);
+    assert_eq!(second.trials[0].params, first.trials[0].params);
+    assert!(second.trials.iter().all(|t| t.dataset == grown));
+    assert!(second.pareto_front.iter().all(|t| t.dataset == grown));
+    // The seed config was tried on the old data only; on the new data the proposer's
+    // history holds just the re-measurement, so it starts from its script again.
+    assert_eq!(second.trials[1].params, cfg(100, 150));
+}
