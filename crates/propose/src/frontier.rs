@@ -90,7 +90,7 @@ impl Default for FrontierConfig {
             seed: 0,
             monotone_param: None,
             noise_tolerance: 0.10,
-            candidate_limit: 64,
+            candidate_limit: 32,
             recall_margin: 0.005,
         }
     }
@@ -263,11 +263,23 @@ struct Picture<'l, 't> {
     groups: BTreeMap<Point, GroupObs<'t>>,
     /// Bound from the cheapest cost measured at each `s` over all groups.
     global: Envelope,
-    /// `(group, largest infeasible s)` for groups with an infeasible measurement.
-    infeasible: Vec<(Point, u64)>,
-    /// `(group, hi)` for groups with a feasible measurement.
-    feasible: Vec<(Point, u64)>,
+    /// Group coordinate of the build axis: the first ordered build-time parameter,
+    /// along which recall and latency are taken to grow.
+    axis: Option<usize>,
+    /// Opened groups that differ only on the build axis, sorted along it.
+    partitions: BTreeMap<Point, Partition>,
     tolerance: f64,
+}
+
+/// The opened groups of one partition, sorted along the build axis.
+#[derive(Debug, Default)]
+struct Partition {
+    /// `(axis index, group)`, ascending.
+    groups: Vec<(u64, Point)>,
+    /// Largest clearly infeasible `s` among `groups[i..]`.
+    suffix_infeasible: Vec<Option<u64>>,
+    /// `(axis index, hi)` of the groups with a feasible measurement, ascending.
+    his: Vec<(u64, u64)>,
 }
 
 impl Picture<'_, '_> {
@@ -292,63 +304,87 @@ impl Picture<'_, '_> {
         if k < self.m { k } else { k + 1 }
     }
 
-    /// True when recall of `g` is bounded by recall of `other` (same labels and
-    /// search-time values, no smaller ordered build-time values).
-    fn below(&self, g: &[u64], other: &[u64]) -> bool {
-        g.iter().zip(other).enumerate().all(|(k, (&a, &b))| {
-            let d = self.dim(k);
-            if self.lattice.build[d] && self.lattice.ordered(d) {
-                a <= b
-            } else {
-                a == b
+    /// The partition key of `g` and its index on the build axis.
+    fn split(&self, g: &[u64]) -> (Point, u64) {
+        match self.axis {
+            Some(k) => {
+                let mut key = g.to_vec();
+                let a = key.remove(k);
+                (key, a)
             }
-        })
+            None => (g.to_vec(), 0),
+        }
+    }
+
+    fn axis_unit(&self, a: u64) -> f64 {
+        self.axis.map_or(0.0, |k| self.lattice.unit(self.dim(k), a))
     }
 
     fn value(&self, s: u64) -> f64 {
         self.lattice.int_value(self.m, s).map_or(0.0, |v| v as f64)
     }
 
-    /// A lower bound on the cost of group `g` at `s`: from the cheapest measurements
-    /// of all groups, and from every group whose build is no larger than `g`'s
-    /// (latency mostly grows with the build-time parameters), `g` itself included.
+    /// The largest clearly infeasible `s` of a larger build in `g`'s partition: recall
+    /// grows along the build axis, so `g` is infeasible there too.
+    fn inferred_floor(&self, g: &[u64]) -> Option<u64> {
+        self.axis?;
+        let (key, a) = self.split(g);
+        let part = self.partitions.get(&key)?;
+        let pos = part.groups.partition_point(|(x, _)| *x <= a);
+        part.suffix_infeasible.get(pos).copied().flatten()
+    }
+
+    /// A lower bound on the cost of group `g` at `s`: from the cheapest measurement of
+    /// any group, and from `g` and the nearest smaller build of its partition (latency
+    /// mostly grows along the build axis).
     fn cost_bound(&self, g: &[u64], s: u64) -> f64 {
         let v = self.value(s);
-        self.groups
-            .iter()
-            .filter(|(h, _)| self.below(h, g))
-            .map(|(_, obs)| obs.envelope.at(s, v))
-            .fold(self.global.at(s, v), f64::max)
-    }
-
-    /// Distance in unit coordinates (L∞; a differing label counts 1).
-    fn distance(&self, a: &[u64], b: &[u64]) -> f64 {
-        a.iter()
-            .zip(b)
-            .enumerate()
-            .map(|(k, (&x, &y))| {
-                let d = self.dim(k);
-                if self.lattice.ordered(d) {
-                    (self.lattice.unit(d, x) - self.lattice.unit(d, y)).abs()
-                } else if x == y {
-                    0.0
-                } else {
-                    1.0
+        let mut bound = self.global.at(s, v);
+        let (key, a) = self.split(g);
+        if let Some(part) = self.partitions.get(&key) {
+            let pos = part.groups.partition_point(|(x, _)| *x <= a);
+            for (_, h) in &part.groups[pos.saturating_sub(2)..pos] {
+                if let Some(obs) = self.groups.get(h) {
+                    bound = bound.max(obs.envelope.at(s, v));
                 }
-            })
-            .fold(0.0, f64::max)
+            }
+        }
+        bound
     }
 
+    /// The `hi` of the nearest build of `g`'s partition that has one, else mid-ladder.
     fn guess(&self, g: &[u64]) -> u64 {
-        self.feasible
-            .iter()
-            .min_by(|a, b| {
-                self.distance(g, &a.0)
-                    .total_cmp(&self.distance(g, &b.0))
-                    .then(a.0.cmp(&b.0))
+        let (key, a) = self.split(g);
+        let here = self.axis_unit(a);
+        self.partitions
+            .get(&key)
+            .and_then(|part| {
+                part.his.iter().min_by(|x, y| {
+                    (self.axis_unit(x.0) - here)
+                        .abs()
+                        .total_cmp(&(self.axis_unit(y.0) - here).abs())
+                        .then(x.0.cmp(&y.0))
+                })
             })
-            .map(|(_, hi)| *hi)
+            .map(|&(_, hi)| hi)
             .unwrap_or_else(|| self.lattice.index_at_unit(self.m, 0.5))
+    }
+
+    /// Distance along the build axis to the nearest opened group of the partition
+    /// (1 when the partition has none): larger gaps are explored first.
+    fn gap(&self, g: &[u64]) -> f64 {
+        let (key, a) = self.split(g);
+        let here = self.axis_unit(a);
+        let Some(part) = self.partitions.get(&key) else {
+            return 1.0;
+        };
+        let pos = part.groups.partition_point(|(x, _)| *x < a);
+        [pos.checked_sub(1), Some(pos)]
+            .into_iter()
+            .flatten()
+            .filter_map(|i| part.groups.get(i))
+            .map(|(x, _)| (self.axis_unit(*x) - here).abs())
+            .fold(1.0, f64::min)
     }
 
     fn plan(&self, g: &[u64]) -> Plan {
@@ -361,13 +397,7 @@ impl Picture<'_, '_> {
             .rev()
             .find(|c| !c.1 && hi.is_none_or(|h| c.0 < h))
             .map(|c| c.0);
-        let inferred = self
-            .infeasible
-            .iter()
-            .filter(|(other, _)| other.as_slice() != g && self.below(g, other))
-            .map(|&(_, s)| s)
-            .max()
-            .filter(|&f| hi.is_none_or(|h| f < h));
+        let inferred = self.inferred_floor(g).filter(|&f| hi.is_none_or(|h| f < h));
         let lo = own_lo.max(inferred);
         let start = lo.map_or(0, |l| l + 1);
         let end = hi.unwrap_or(self.n);
@@ -423,8 +453,10 @@ impl Proposer for Frontier {
             n: lattice.cards[m],
             groups: BTreeMap::new(),
             global: Envelope::default(),
-            infeasible: Vec::new(),
-            feasible: Vec::new(),
+            axis: (0..lattice.dims())
+                .filter(|&d| d != m)
+                .position(|d| lattice.build[d] && lattice.ordered(d)),
+            partitions: BTreeMap::new(),
             tolerance: self.config.noise_tolerance,
         };
         let mut built: HashSet<Point> = HashSet::new();
@@ -485,14 +517,38 @@ impl Proposer for Frontier {
         for (obs, envelope) in picture.groups.values_mut().zip(envelopes) {
             obs.envelope = envelope;
         }
+        let mut partitions: BTreeMap<Point, Partition> = BTreeMap::new();
         for (g, obs) in &picture.groups {
-            if let Some(s) = obs.clearly_infeasible {
-                picture.infeasible.push((g.clone(), s));
-            }
-            if let Some(s) = obs.hi() {
-                picture.feasible.push((g.clone(), s));
+            let (key, a) = picture.split(g);
+            let part = partitions.entry(key).or_default();
+            part.groups.push((a, g.clone()));
+            part.suffix_infeasible.push(obs.clearly_infeasible);
+            if let Some(hi) = obs.hi() {
+                part.his.push((a, hi));
             }
         }
+        for part in partitions.values_mut() {
+            // Groups arrive sorted (the map is ordered and the axis is one coordinate
+            // of the key), but sorting keeps that an explicit invariant.
+            let mut order: Vec<usize> = (0..part.groups.len()).collect();
+            order.sort_by_key(|&i| part.groups[i].0);
+            part.groups = order.iter().map(|&i| part.groups[i].clone()).collect();
+            let inf: Vec<Option<u64>> = order.iter().map(|&i| part.suffix_infeasible[i]).collect();
+            let mut running = None;
+            part.suffix_infeasible = inf
+                .iter()
+                .rev()
+                .map(|&x| {
+                    running = running.max(x);
+                    running
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            part.his.sort_unstable();
+        }
+        picture.partitions = partitions;
         let incumbent = best.as_ref().map(|(c, _)| *c);
         let dominated = |bound: f64| incumbent.is_some_and(|c| bound >= c);
 
@@ -508,13 +564,18 @@ impl Proposer for Frontier {
         }
 
         // 2. Rank the candidate groups.
-        let mut candidates: BTreeSet<Point> = picture.groups.keys().cloned().collect();
+        let mut candidates: BTreeSet<Point> = BTreeSet::new();
+        for (p, _) in view.entries.iter().rev() {
+            if candidates.len() >= self.config.candidate_limit {
+                break;
+            }
+            candidates.insert(picture.group_of(p));
+        }
         unopened_in_order(&picture, self.config.candidate_limit, &mut candidates);
         if let Some((_, p)) = &best {
             let g = picture.group_of(p);
             neighbours(&picture, &g, &mut candidates);
         }
-        let opened: Vec<&Point> = picture.groups.keys().collect();
         let group_dims: Vec<usize> = (0..lattice.dims()).filter(|&d| d != m).collect();
         let axes: Vec<AxisOrder> = group_dims
             .iter()
@@ -529,13 +590,10 @@ impl Proposer for Frontier {
         for g in candidates {
             let plan = picture.plan(&g);
             let Some(s) = plan.probe else { continue };
-            let gap = if opened.is_empty() {
-                -picture.distance(&g, &centre)
+            let gap = if picture.groups.is_empty() {
+                -centre_distance(&picture, &g, &centre)
             } else {
-                opened
-                    .iter()
-                    .map(|o| picture.distance(&g, o))
-                    .fold(f64::INFINITY, f64::min)
+                picture.gap(&g)
             };
             let mut tie = Fnv::new();
             tie.write(self.config.seed);
@@ -586,6 +644,24 @@ fn bucket(bound: f64, tolerance: f64) -> i64 {
 /// Groups are ranked coarse to fine by the dyadic depth of their coordinates (see
 /// [`crate::Grid`]) up to this depth; finer ones share the next depth.
 const DEPTH_CAP: u32 = 6;
+
+/// Distance in unit coordinates (L∞; a differing label counts 1) from `g` to `centre`.
+fn centre_distance(picture: &Picture<'_, '_>, g: &[u64], centre: &[u64]) -> f64 {
+    g.iter()
+        .zip(centre)
+        .enumerate()
+        .map(|(k, (&x, &y))| {
+            let d = picture.dim(k);
+            if picture.lattice.ordered(d) {
+                (picture.lattice.unit(d, x) - picture.lattice.unit(d, y)).abs()
+            } else if x == y {
+                0.0
+            } else {
+                1.0
+            }
+        })
+        .fold(0.0, f64::max)
+}
 
 /// The build-time coordinates of a group.
 fn build_part(picture: &Picture<'_, '_>, g: &[u64]) -> Point {

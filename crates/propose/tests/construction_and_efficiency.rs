@@ -1,0 +1,129 @@
+//! Typed errors for bad settings, and the efficiency goals on the analytic landscapes.
+
+use std::collections::BTreeMap;
+
+use hnswtune_core::{EF_SEARCH, SearchSpace, SpaceError};
+use hnswtune_propose::{
+    AnalyticLandscape, Annealing, AnnealingConfig, EfficiencySettings, EpsilonGreedy,
+    EpsilonGreedyConfig, Frontier, FrontierConfig, ProposeError, StrategyKind, measure_efficiency,
+};
+
+fn invalid<T: std::fmt::Debug>(r: Result<T, ProposeError>, what: &str) {
+    match r {
+        Err(ProposeError::InvalidConfig { what: w, .. }) => assert!(w.contains(what), "{w}"),
+        other => panic!("expected InvalidConfig about {what}, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_settings_are_refused_at_construction() {
+    assert_eq!(SearchSpace::new(vec![]), Err(SpaceError::Empty));
+    let e: ProposeError = SpaceError::Empty.into();
+    assert!(matches!(e, ProposeError::Space(SpaceError::Empty)));
+
+    for epsilon in [-0.1, 1.5, f64::NAN] {
+        invalid(
+            EpsilonGreedy::new(EpsilonGreedyConfig {
+                epsilon,
+                ..Default::default()
+            }),
+            "epsilon",
+        );
+    }
+    let empty = EpsilonGreedyConfig {
+        steps: BTreeMap::from([(EF_SEARCH.to_owned(), vec![])]),
+        ..Default::default()
+    };
+    invalid(EpsilonGreedy::new(empty), "steps.ef_search");
+    let negative = EpsilonGreedyConfig {
+        steps: BTreeMap::from([(EF_SEARCH.to_owned(), vec![5, 0])]),
+        ..Default::default()
+    };
+    invalid(EpsilonGreedy::new(negative), "steps.ef_search");
+    invalid(
+        EpsilonGreedy::new(EpsilonGreedyConfig {
+            attempts: 0,
+            ..Default::default()
+        }),
+        "attempts",
+    );
+    assert!(EpsilonGreedy::new(EpsilonGreedyConfig::default()).is_ok());
+
+    for t in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        invalid(
+            Annealing::new(AnnealingConfig {
+                initial_temperature: t,
+                ..Default::default()
+            }),
+            "initial_temperature",
+        );
+    }
+    invalid(
+        Annealing::new(AnnealingConfig {
+            cooling: 0.0,
+            ..Default::default()
+        }),
+        "cooling",
+    );
+    invalid(
+        Annealing::new(AnnealingConfig {
+            final_radius: 0.9,
+            initial_radius: 0.5,
+            ..Default::default()
+        }),
+        "final_radius",
+    );
+    assert!(Annealing::new(AnnealingConfig::default()).is_ok());
+
+    invalid(
+        Frontier::new(FrontierConfig {
+            noise_tolerance: 1.0,
+            ..Default::default()
+        }),
+        "noise_tolerance",
+    );
+    invalid(
+        Frontier::new(FrontierConfig {
+            candidate_limit: 0,
+            ..Default::default()
+        }),
+        "candidate_limit",
+    );
+    invalid(
+        measure_efficiency(
+            &AnalyticLandscape::default().build().unwrap(),
+            &EfficiencySettings {
+                seeds: 0,
+                ..Default::default()
+            },
+        ),
+        "seeds",
+    );
+}
+
+/// The goals, checked on both synthetic landscapes: Frontier reaches the target
+/// in at least 19 of 20 seeds within 30 trials at every floor, and its median builds
+/// and seconds to target beat Random's.
+#[test]
+fn frontier_meets_the_goals_on_the_analytic_landscapes() {
+    for landscape in [AnalyticLandscape::default(), AnalyticLandscape::variant()] {
+        let landscape = landscape.build().unwrap();
+        let settings = EfficiencySettings {
+            strategies: vec![StrategyKind::Frontier, StrategyKind::Random],
+            ..EfficiencySettings::default()
+        };
+        let table = measure_efficiency(&landscape, &settings).unwrap();
+        for r in [0.90, 0.95, 0.99] {
+            let row = table.row(StrategyKind::Frontier, r).unwrap();
+            assert!(
+                row.reached_within_budget >= 19,
+                "{}: frontier reached {}/20 at {r}",
+                landscape.name(),
+                row.reached_within_budget
+            );
+            let random = table.row(StrategyKind::Random, r).unwrap();
+            assert!(row.builds.median < random.builds.median, "{table}");
+            assert!(row.secs.median < random.secs.median, "{table}");
+        }
+    }
+}
