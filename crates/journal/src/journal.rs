@@ -106,7 +106,7 @@ impl JournalOptions {
 /// One decoded entry: a trial state, or why it was skipped.
 #[derive(Clone, Debug)]
 enum Decoded {
-    Trial(Trial),
+    Trial(Box<Trial>),
     Skipped(SkippedEntry),
 }
 
@@ -141,7 +141,7 @@ impl IndexState {
         self.entries += 1;
         match &decoded {
             Decoded::Trial(t) => {
-                self.trials.insert(t.id, t.clone());
+                self.trials.insert(t.id, Trial::clone(t));
             }
             Decoded::Skipped(s) => {
                 tracing::warn!(key = %s.key, why = %s.why, "skipping journal entry");
@@ -289,17 +289,21 @@ impl ObjectStoreJournal {
                     to,
                     size_bytes: meta.size,
                 }),
-                None => tracing::warn!(key = %meta.location, "ignoring a foreign object among the snapshots"),
+                None => {
+                    tracing::warn!(key = %meta.location, "ignoring a foreign object among the snapshots")
+                }
             }
         }
         let chain = choose_chain(found);
+        // Every fetch must succeed before anything is applied, so that a backend
+        // error leaves the handle unloaded rather than half-loaded.
         let docs: Vec<_> = futures::stream::iter(chain)
             .map(|s| self.fetch_snapshot(index, s))
             .buffered(self.options.fetch_concurrency)
-            .collect()
-            .await;
+            .try_collect()
+            .await?;
         for doc in docs {
-            match doc? {
+            match doc {
                 Ok(doc) => {
                     for skipped in &doc.skipped {
                         tracing::warn!(key = %skipped.key, why = %skipped.why, "skipping journal entry (recorded in a snapshot)");
@@ -339,7 +343,10 @@ impl ObjectStoreJournal {
         if s.size_bytes > self.options.max_snapshot_bytes {
             return skip(too_large(s.size_bytes, self.options.max_snapshot_bytes));
         }
-        let bytes = match self.get_limited(&key, self.options.max_snapshot_bytes).await? {
+        let bytes = match self
+            .get_limited(&key, self.options.max_snapshot_bytes)
+            .await?
+        {
             Fetched::Missing => return skip("listed but no longer readable".into()),
             Fetched::TooLarge(size) => {
                 return skip(too_large(size, self.options.max_snapshot_bytes));
@@ -360,7 +367,11 @@ impl ObjectStoreJournal {
         {
             return skip("the snapshot's header does not match its key".into());
         }
-        if let Some(t) = doc.trials.iter().find(|t| t.validate().is_err() || t.index != *index) {
+        if let Some(t) = doc
+            .trials
+            .iter()
+            .find(|t| t.validate().is_err() || t.index != *index)
+        {
             return skip(format!("the snapshot holds an invalid trial {}", t.id));
         }
         Ok(Ok(doc))
@@ -406,7 +417,7 @@ impl ObjectStoreJournal {
             Fetched::Missing => None,
             Fetched::TooLarge(size) => skipped(too_large(size, limit)),
             Fetched::Bytes(bytes) => match decode_entry(index, &bytes) {
-                Ok(trial) => Some(Decoded::Trial(trial)),
+                Ok(trial) => Some(Decoded::Trial(Box::new(trial))),
                 Err(why) => skipped(why),
             },
         })
@@ -423,7 +434,10 @@ impl ObjectStoreJournal {
         if result.meta.size > limit {
             return Ok(Fetched::TooLarge(result.meta.size));
         }
-        let bytes = result.bytes().await.map_err(|e| from_store("get", key, e))?;
+        let bytes = result
+            .bytes()
+            .await
+            .map_err(|e| from_store("get", key, e))?;
         Ok(Fetched::Bytes(bytes))
     }
 
@@ -453,7 +467,7 @@ impl ObjectStoreJournal {
                 to_seq: to,
                 entries: every,
                 trials: fold(segment.iter().filter_map(|d| match d {
-                    Decoded::Trial(t) => Some(t),
+                    Decoded::Trial(t) => Some(t.as_ref()),
                     Decoded::Skipped(_) => None,
                 })),
                 skipped: segment
@@ -471,7 +485,11 @@ impl ObjectStoreJournal {
             })?;
             match self
                 .store
-                .put_opts(&key, PutPayload::from(body), PutOptions::from(PutMode::Create))
+                .put_opts(
+                    &key,
+                    PutPayload::from(body),
+                    PutOptions::from(PutMode::Create),
+                )
                 .await
             {
                 Ok(_) => written += 1,
@@ -576,7 +594,9 @@ fn decode_entry(index: &IndexName, bytes: &[u8]) -> Result<Trial, String> {
     if trial.index != *index {
         return Err(format!("the entry belongs to index {}", trial.index));
     }
-    trial.validate().map_err(|e| format!("invalid trial: {e}"))?;
+    trial
+        .validate()
+        .map_err(|e| format!("invalid trial: {e}"))?;
     Ok(trial)
 }
 
@@ -624,7 +644,7 @@ impl TrialJournal for ObjectStoreJournal {
         }
         st.head = seq;
         if st.loaded && seq == st.next_seq() {
-            st.apply(Decoded::Trial(trial.clone()));
+            st.apply(Decoded::Trial(Box::new(trial.clone())));
         }
         let every = self.options.snapshot_every;
         if every > 0 && seq % every == 0 {
@@ -664,7 +684,9 @@ impl TrialJournal for ObjectStoreJournal {
             };
             match IndexName::new(segment) {
                 Ok(name) => names.push(name),
-                Err(e) => tracing::warn!(key = %prefix, error = %e, "ignoring a foreign prefix among the indexes"),
+                Err(e) => {
+                    tracing::warn!(key = %prefix, error = %e, "ignoring a foreign prefix among the indexes")
+                }
             }
         }
         names.sort();
@@ -680,10 +702,22 @@ mod tests {
     #[test]
     fn decode_says_why_an_entry_is_unusable() {
         let index = IndexName::new("a").unwrap();
-        assert!(decode_entry(&index, b"{not json").unwrap_err().contains("invalid JSON"));
-        assert!(decode_entry(&index, b"{\"schema_version\": 1, \"id\"").unwrap_err().contains("truncated"));
+        assert!(
+            decode_entry(&index, b"{not json")
+                .unwrap_err()
+                .contains("invalid JSON")
+        );
+        assert!(
+            decode_entry(&index, b"{\"schema_version\": 1, \"id\"")
+                .unwrap_err()
+                .contains("truncated")
+        );
         let future = br#"{"schema_version": 99, "shape": "different"}"#;
-        assert!(decode_entry(&index, future).unwrap_err().contains("unknown schema version 99"));
+        assert!(
+            decode_entry(&index, future)
+                .unwrap_err()
+                .contains("unknown schema version 99")
+        );
     }
 
     #[test]

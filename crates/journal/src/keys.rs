@@ -136,7 +136,11 @@ mod tests {
     #[test]
     fn parsing_refuses_foreign_names() {
         assert_eq!(parse_numbered("00000000000000000042.json"), Some(42));
-        for bad in ["42.json", "0000000000000000004x.json", "00000000000000000042.tmp"] {
+        for bad in [
+            "42.json",
+            "0000000000000000004x.json",
+            "00000000000000000042.tmp",
+        ] {
             assert_eq!(parse_numbered(bad), None, "{bad}");
         }
         assert_eq!(

@@ -141,7 +141,13 @@ mod tests {
         let url = format!("file://{}", dir.path().join("c").display());
         StoreLocation::parse(&url).unwrap();
 
-        for bad in ["", "ftp://x/y", "file://relative/path", "s3:///prefix", "memory:///a/../b"] {
+        for bad in [
+            "",
+            "ftp://x/y",
+            "file://relative/path",
+            "s3:///prefix",
+            "memory:///a/../b",
+        ] {
             let err = StoreLocation::parse(bad).unwrap_err();
             assert!(
                 matches!(err, Error::InvalidInput { .. }),

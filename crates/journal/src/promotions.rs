@@ -97,7 +97,10 @@ impl ObjectStorePromotions {
                 limit_bytes: MAX_PROMOTION_BYTES,
             });
         }
-        let bytes = result.bytes().await.map_err(|e| from_store("get", &key, e))?;
+        let bytes = result
+            .bytes()
+            .await
+            .map_err(|e| from_store("get", &key, e))?;
         let promotion: Promotion =
             serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
         if promotion.index != *index || promotion.revision != revision {
@@ -175,12 +178,18 @@ impl PromotionRegistry for ObjectStorePromotions {
         }
         match self
             .store
-            .put_opts(&key, PutPayload::from(body), PutOptions::from(PutMode::Create))
+            .put_opts(
+                &key,
+                PutPayload::from(body),
+                PutOptions::from(PutMode::Create),
+            )
             .await
         {
             Ok(_) => Ok(()),
             Err(object_store::Error::AlreadyExists { .. }) => Err(Error::Conflict {
-                what: format!("revision {revision} of index {index} was written by another promoter"),
+                what: format!(
+                    "revision {revision} of index {index} was written by another promoter"
+                ),
             }),
             Err(e) => Err(from_store("put", &key, e)),
         }

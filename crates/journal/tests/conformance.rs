@@ -9,9 +9,9 @@ mod memory {
     hnswtune_testkit::journal_conformance!(Some(super::Backend::memory()));
 }
 mod memory_without_snapshots {
-    hnswtune_testkit::journal_conformance!(Some(super::Backend::memory().with_options(
-        super::common::test_options().with_snapshot_every(0)
-    )));
+    hnswtune_testkit::journal_conformance!(Some(
+        super::Backend::memory().with_options(super::common::test_options().with_snapshot_every(0))
+    ));
 }
 mod memory_default_options {
     hnswtune_testkit::journal_conformance!(Some(

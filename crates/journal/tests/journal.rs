@@ -28,7 +28,11 @@ async fn keys(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
     keys
 }
 
-async fn append_n(journal: &ObjectStoreJournal, idx: &hnswtune_core::IndexName, n: usize) -> Vec<Trial> {
+async fn append_n(
+    journal: &ObjectStoreJournal,
+    idx: &hnswtune_core::IndexName,
+    n: usize,
+) -> Vec<Trial> {
     let mut trials = Vec::new();
     for i in 0..n {
         let t = running_trial(idx, TrialId::new(), i as i64);
@@ -66,7 +70,10 @@ async fn layout_entries_and_snapshot_segments() {
 
     let cold = backend.journal().read(&idx).await.unwrap();
     assert_eq!(cold.report.from_snapshot, 8);
-    assert_eq!(cold.report.fetched, 1, "only the entry after the last segment");
+    assert_eq!(
+        cold.report.fetched, 1,
+        "only the entry after the last segment"
+    );
     assert_eq!(cold.trials.len(), 9);
 }
 
@@ -78,7 +85,10 @@ async fn incremental_refresh_costs_do_not_depend_on_history() {
     let idx = index("refresh");
     append_n(&writer, &idx, 40).await;
     assert_eq!(reader.refresh(&idx).await.unwrap().entries, 40);
-    writer.append(&running_trial(&idx, TrialId::new(), 1)).await.unwrap();
+    writer
+        .append(&running_trial(&idx, TrialId::new(), 1))
+        .await
+        .unwrap();
     let report = reader.refresh(&idx).await.unwrap();
     assert_eq!((report.entries, report.fetched), (41, 1));
     assert_eq!(reader.refresh(&idx).await.unwrap().fetched, 0);
@@ -90,15 +100,23 @@ async fn a_damaged_snapshot_is_reported_and_its_entries_are_read_instead() {
     let journal = backend.journal();
     let idx = index("damaged");
     let trials = append_n(&journal, &idx, 10).await;
-    let key = Path::from(
-        "trials/damaged/snapshots/00000000000000000001-00000000000000000004.json",
-    );
-    let original = backend.store.get(&key).await.unwrap().bytes().await.unwrap();
+    let key = Path::from("trials/damaged/snapshots/00000000000000000001-00000000000000000004.json");
+    let original = backend
+        .store
+        .get(&key)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     // Snapshots are Create-only for the journal; a damaged one is simulated by
     // overwriting it behind the journal's back.
     backend
         .store
-        .put(&key, PutPayload::from(original[..original.len() / 2].to_vec()))
+        .put(
+            &key,
+            PutPayload::from(original[..original.len() / 2].to_vec()),
+        )
         .await
         .unwrap();
     let cold = backend.journal().read(&idx).await.unwrap();
@@ -115,7 +133,11 @@ async fn a_damaged_snapshot_is_reported_and_its_entries_are_read_instead() {
         .unwrap();
     let read = tight.read(&idx).await.unwrap();
     assert_eq!(read.trials, trials);
-    assert!(read.report.skipped[0].why.contains("over the limit"), "{:?}", read.report);
+    assert!(
+        read.report.skipped[0].why.contains("over the limit"),
+        "{:?}",
+        read.report
+    );
 }
 
 #[tokio::test]
@@ -148,7 +170,11 @@ async fn foreign_objects_are_ignored_and_indexes_listed() {
     for name in ["b", "a", "a.b"] {
         append_n(&journal, &index(name), 1).await;
     }
-    for stray in ["trials/.git/x", "trials/a/snapshots/notes.txt", "trials/a/README"] {
+    for stray in [
+        "trials/.git/x",
+        "trials/a/snapshots/notes.txt",
+        "trials/a/README",
+    ] {
         backend
             .store
             .put(&Path::from(stray), PutPayload::from_static(b"x"))
@@ -198,9 +224,19 @@ async fn local_default_creates_its_directory_and_urls_are_checked() {
     let idx = index("local");
     let t = completed_trial(&idx, 0.9, 10.0);
     journal.append(&t).await.unwrap();
-    assert!(path.join("trials/local/entries/00000000000000000001.json").is_file());
+    assert!(
+        path.join("trials/local/entries/00000000000000000001.json")
+            .is_file()
+    );
     let url = format!("file://{}", path.display());
-    assert_eq!(ObjectStoreJournal::from_url(&url).unwrap().trials(&idx).await.unwrap(), vec![t]);
+    assert_eq!(
+        ObjectStoreJournal::from_url(&url)
+            .unwrap()
+            .trials(&idx)
+            .await
+            .unwrap(),
+        vec![t]
+    );
     let registry = ObjectStorePromotions::from_url(&url).unwrap();
     assert!(registry.history(&idx).await.unwrap().is_empty());
     for bad in ["gopher://x", "file://relative", "memory:///../up"] {
@@ -225,7 +261,11 @@ async fn entry_size_limit_applies_on_append_and_read() {
     let read = backend.journal().read(&idx).await.unwrap();
     assert!(read.trials.is_empty());
     assert_eq!(read.report.skipped.len(), 1);
-    assert!(read.report.skipped[0].why.contains("refused before parsing"));
+    assert!(
+        read.report.skipped[0]
+            .why
+            .contains("refused before parsing")
+    );
     let _ = metrics(0.9, 1.0);
 }
 

@@ -113,7 +113,11 @@ impl RawEntryWriter for RawWriter {
         let key = journal.entry_key(index, head + 1);
         journal
             .store()
-            .put_opts(&key, PutPayload::from(bytes), PutOptions::from(PutMode::Create))
+            .put_opts(
+                &key,
+                PutPayload::from(bytes),
+                PutOptions::from(PutMode::Create),
+            )
             .await
             .map_err(|e| Error::Backend {
                 op: format!("raw put {key}"),
