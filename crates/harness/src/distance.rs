@@ -88,7 +88,10 @@ fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
-        #[allow(unsafe_code, reason = "calling a target_feature function after detecting the feature")]
+        #[allow(
+            unsafe_code,
+            reason = "calling a target_feature function after detecting the feature"
+        )]
         // SAFETY: the CPU supports AVX2, checked just above.
         return unsafe { l2_avx2(a, b) };
     }
@@ -104,7 +107,10 @@ pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
-        #[allow(unsafe_code, reason = "calling a target_feature function after detecting the feature")]
+        #[allow(
+            unsafe_code,
+            reason = "calling a target_feature function after detecting the feature"
+        )]
         // SAFETY: the CPU supports AVX2, checked just above.
         return unsafe { dot_avx2(a, b) };
     }
@@ -135,13 +141,26 @@ mod tests {
     #[test]
     fn kernels_match_f64_reference_for_many_lengths() {
         for n in [0usize, 1, 7, 31, 32, 33, 64, 100, 384, 385] {
-            let a: Vec<f32> = (0..n).map(|i| ((i * 37 % 11) as f32) * 0.25 - 1.0).collect();
+            let a: Vec<f32> = (0..n)
+                .map(|i| ((i * 37 % 11) as f32) * 0.25 - 1.0)
+                .collect();
             let b: Vec<f32> = (0..n).map(|i| ((i * 13 % 7) as f32) * 0.5 - 1.5).collect();
             let want = reference_l2(&a, &b);
             let got = l2_squared(&a, &b);
-            assert!((f64::from(got) - want).abs() <= 1e-4 * want.max(1.0), "n={n}");
-            assert_eq!(got, l2_squared_portable(&a, &b), "dispatch changed the result");
-            let want_dot: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+            assert!(
+                (f64::from(got) - want).abs() <= 1e-4 * want.max(1.0),
+                "n={n}"
+            );
+            assert_eq!(
+                got,
+                l2_squared_portable(&a, &b),
+                "dispatch changed the result"
+            );
+            let want_dot: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                .sum();
             assert!((f64::from(dot(&a, &b)) - want_dot).abs() <= 1e-4 * want_dot.abs().max(1.0));
         }
     }

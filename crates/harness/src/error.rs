@@ -68,7 +68,9 @@ pub enum Error {
     },
     /// The backend can return at most `ef_search` results; asking for more would silently
     /// lower recall, so it is refused.
-    #[error("k = {k} exceeds ef_search = {ef_search}; this backend returns at most ef_search results")]
+    #[error(
+        "k = {k} exceeds ef_search = {ef_search}; this backend returns at most ef_search results"
+    )]
     KExceedsEfSearch {
         /// The k asked for.
         k: usize,
@@ -141,6 +143,15 @@ pub enum Error {
         /// What was asked for.
         what: String,
     },
+    /// No index, eval set or stored object of that name.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was looked up.
+        what: String,
+    },
+    /// An error from the core data model (search-space validation, names).
+    #[error(transparent)]
+    Core(#[from] hnswtune_core::Error),
     /// Building or searching an index failed inside the backend.
     #[error("backend {backend} failed: {why}")]
     Backend {
@@ -165,6 +176,42 @@ impl Error {
             path: path.to_path_buf(),
             offset,
             why: why.into(),
+        }
+    }
+}
+
+impl From<hnswtune_core::SpaceError> for Error {
+    fn from(e: hnswtune_core::SpaceError) -> Self {
+        Error::Core(e.into())
+    }
+}
+
+impl From<Error> for hnswtune_core::Error {
+    /// Maps each harness error onto the core variant a caller acts on: bad input stays
+    /// `InvalidInput` (or the core's own `Space` errors for parameters), missing things are
+    /// `NotFound`, store trouble is the transient `Backend`, everything else `Evaluation`.
+    fn from(e: Error) -> Self {
+        use hnswtune_core::{Error as Core, SpaceError};
+        match e {
+            Error::Core(inner) => inner,
+            Error::MissingParam { name } => Core::Space(SpaceError::Missing { name }),
+            Error::UnknownParam { name, .. } => Core::Space(SpaceError::Unknown { name }),
+            Error::NotFound { what } => Core::NotFound { what },
+            Error::Unsupported { backend, what } => Core::Unsupported {
+                what: format!("{backend}: {what}"),
+            },
+            Error::Corrupt { what, why } => Core::Corrupt { key: what, why },
+            Error::Store { op, source } => Core::Backend {
+                op,
+                source: Box::new(source),
+            },
+            Error::Backend { .. } | Error::Io { .. } => Core::Evaluation { why: e.to_string() },
+            Error::InvalidInput { what, why } => Core::InvalidInput { what, why },
+            Error::BadParam { name, why } => Core::InvalidInput { what: name, why },
+            other => Core::InvalidInput {
+                what: "evaluation input".into(),
+                why: other.to_string(),
+            },
         }
     }
 }

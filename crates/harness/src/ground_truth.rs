@@ -102,7 +102,10 @@ impl GroundTruth {
     pub fn from_ids(base: &Vectors, queries: &Vectors, k: usize, ids: &[u32]) -> Result<Self> {
         base.check_compatible("queries", queries)?;
         if k == 0 || k > base.len() {
-            return Err(Error::InvalidK { k, limit: base.len() });
+            return Err(Error::InvalidK {
+                k,
+                limit: base.len(),
+            });
         }
         if ids.len() != queries.len() * k {
             return Err(Error::invalid(
@@ -114,9 +117,12 @@ impl GroundTruth {
         let mut distances = Vec::with_capacity(ids.len());
         for (q, row) in ids.chunks_exact(k).enumerate() {
             for &id in row {
-                let b = base
-                    .get(id as usize)
-                    .ok_or_else(|| Error::invalid("ground-truth ids", format!("id {id} ≥ base size {}", base.len())))?;
+                let b = base.get(id as usize).ok_or_else(|| {
+                    Error::invalid(
+                        "ground-truth ids",
+                        format!("id {id} ≥ base size {}", base.len()),
+                    )
+                })?;
                 distances.push(metric.distance_f64(queries.row(q), b) as f32);
             }
         }
@@ -154,7 +160,9 @@ impl PartialOrd for Candidate {
 }
 impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.distance.total_cmp(&other.distance).then(self.id.cmp(&other.id))
+        self.distance
+            .total_cmp(&other.distance)
+            .then(self.id.cmp(&other.id))
     }
 }
 
@@ -310,12 +318,22 @@ pub fn compute(base: &Vectors, queries: &Vectors, k: usize) -> Result<GroundTrut
 }
 
 /// `scores[q * m + i] = rows[i] · queries[q]` for a block of `m` base rows.
-fn inner_products(rows: &[f32], queries: &[f32], m: usize, dim: usize, nq: usize, scores: &mut [f32]) {
+fn inner_products(
+    rows: &[f32],
+    queries: &[f32],
+    m: usize,
+    dim: usize,
+    nq: usize,
+    scores: &mut [f32],
+) {
     debug_assert!(rows.len() >= m * dim && queries.len() >= nq * dim && scores.len() >= m * nq);
     if rows.len() < m * dim || queries.len() < nq * dim || scores.len() < m * nq {
         return;
     }
-    #[allow(unsafe_code, reason = "matrixmultiply's sgemm takes raw pointers; bounds are checked above")]
+    #[allow(
+        unsafe_code,
+        reason = "matrixmultiply's sgemm takes raw pointers; bounds are checked above"
+    )]
     // SAFETY: A is m×dim with strides (dim, 1) inside `rows`; B is dim×nq with strides
     // (1, dim) inside `queries` (B[k][j] = queries[j*dim + k]); C is m×nq with strides
     // (1, m) inside `scores`. The length checks above keep every element in bounds, and
@@ -352,7 +370,10 @@ pub fn brute_force_latency_us(base: &Vectors, queries: &Vectors, k: usize) -> f6
             for (i, b) in base.rows().enumerate() {
                 let d = metric.distance(q, b);
                 if d <= top.threshold() {
-                    top.push(Candidate { distance: d, id: i as u32 });
+                    top.push(Candidate {
+                        distance: d,
+                        id: i as u32,
+                    });
                 }
             }
             std::hint::black_box(top.heap.len());
@@ -396,14 +417,23 @@ mod tests {
             }
             assert!(gt.brute_force_us_per_query > 0.0);
             gt.check_matches(&base, &queries, 10).unwrap();
-            assert!(matches!(gt.check_matches(&base, &queries, 11), Err(Error::InvalidK { .. })));
+            assert!(matches!(
+                gt.check_matches(&base, &queries, 11),
+                Err(Error::InvalidK { .. })
+            ));
             assert!(gt.check_matches(&queries, &queries, 10).is_err());
         }
     }
 
     #[test]
     fn duplicates_tie_break_by_smaller_id() {
-        let base = Vectors::new("base", 2, vec![5.0, 5.0, 1.0, 1.0, 1.0, 1.0, 9.0, 9.0], Metric::L2).unwrap();
+        let base = Vectors::new(
+            "base",
+            2,
+            vec![5.0, 5.0, 1.0, 1.0, 1.0, 1.0, 9.0, 9.0],
+            Metric::L2,
+        )
+        .unwrap();
         let queries = Vectors::new("q", 2, vec![1.0, 1.1], Metric::L2).unwrap();
         let gt = compute(&base, &queries, 3).unwrap();
         assert_eq!(gt.ids(0, 3), &[1, 2, 0]);
@@ -414,12 +444,24 @@ mod tests {
     fn rejects_bad_k_and_dimension() {
         let base = clustered(50, 4, 2, 1, Metric::L2);
         let q = clustered(3, 4, 2, 2, Metric::L2);
-        assert!(matches!(compute(&base, &q, 0), Err(Error::InvalidK { k: 0, limit: 50 })));
-        assert!(matches!(compute(&base, &q, 51), Err(Error::InvalidK { k: 51, .. })));
+        assert!(matches!(
+            compute(&base, &q, 0),
+            Err(Error::InvalidK { k: 0, limit: 50 })
+        ));
+        assert!(matches!(
+            compute(&base, &q, 51),
+            Err(Error::InvalidK { k: 51, .. })
+        ));
         let q3 = clustered(3, 3, 2, 2, Metric::L2);
-        assert!(matches!(compute(&base, &q3, 5), Err(Error::DimensionMismatch { .. })));
+        assert!(matches!(
+            compute(&base, &q3, 5),
+            Err(Error::DimensionMismatch { .. })
+        ));
         let qc = clustered(3, 4, 2, 2, Metric::Cosine);
-        assert!(matches!(compute(&base, &qc, 5), Err(Error::InvalidInput { .. })));
+        assert!(matches!(
+            compute(&base, &qc, 5),
+            Err(Error::InvalidInput { .. })
+        ));
     }
 
     #[test]

@@ -72,9 +72,11 @@ pub struct LatencySummary {
 impl LatencySummary {
     /// `(min, max)` of the per-pass p50, µs.
     pub fn p50_range_us(&self) -> (f64, f64) {
-        self.runs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
-            (lo.min(r.p50_us), hi.max(r.p50_us))
-        })
+        self.runs
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+                (lo.min(r.p50_us), hi.max(r.p50_us))
+            })
     }
 
     fn from_runs(runs: Vec<LatencyRun>) -> Self {
@@ -118,7 +120,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn check(query_count: usize, options: &LatencyOptions) -> Result<()> {
     if query_count == 0 {
-        return Err(Error::Empty { what: "queries".into() });
+        return Err(Error::Empty {
+            what: "queries".into(),
+        });
     }
     if options.repeats == 0 {
         return Err(Error::invalid("latency repeats", "must be at least 1"));
@@ -126,14 +130,21 @@ fn check(query_count: usize, options: &LatencyOptions) -> Result<()> {
     Ok(())
 }
 
-fn warm_up(query_count: usize, options: &LatencyOptions, search: &mut impl FnMut(usize) -> Result<()>) -> Result<()> {
+fn warm_up(
+    query_count: usize,
+    options: &LatencyOptions,
+    search: &mut impl FnMut(usize) -> Result<()>,
+) -> Result<()> {
     for i in 0..options.warmup_queries {
         search(i % query_count)?;
     }
     Ok(())
 }
 
-fn timed_pass(query_count: usize, search: &mut impl FnMut(usize) -> Result<()>) -> Result<LatencyRun> {
+fn timed_pass(
+    query_count: usize,
+    search: &mut impl FnMut(usize) -> Result<()>,
+) -> Result<LatencyRun> {
     let mut times_us = Vec::with_capacity(query_count);
     for q in 0..query_count {
         let started = Instant::now();
@@ -146,7 +157,11 @@ fn timed_pass(query_count: usize, search: &mut impl FnMut(usize) -> Result<()>) 
         p50_us: percentile(&times_us, 0.50),
         p95_us: percentile(&times_us, 0.95),
         p99_us: percentile(&times_us, 0.99),
-        qps: if total_secs > 0.0 { query_count as f64 / total_secs } else { f64::INFINITY },
+        qps: if total_secs > 0.0 {
+            query_count as f64 / total_secs
+        } else {
+            f64::INFINITY
+        },
         search_secs: total_secs,
     })
 }
@@ -161,7 +176,11 @@ fn timed_pass(query_count: usize, search: &mut impl FnMut(usize) -> Result<()>) 
 /// assert!(s.p50_us <= s.p99_us);
 /// # Ok::<(), hnswtune_harness::Error>(())
 /// ```
-pub fn measure(query_count: usize, options: &LatencyOptions, mut search: impl FnMut(usize) -> Result<()>) -> Result<LatencySummary> {
+pub fn measure(
+    query_count: usize,
+    options: &LatencyOptions,
+    mut search: impl FnMut(usize) -> Result<()>,
+) -> Result<LatencySummary> {
     check(query_count, options)?;
     warm_up(query_count, options, &mut search)?;
     let runs = (0..options.repeats)
@@ -210,7 +229,13 @@ pub fn compare_interleaved(
     let mut ratios: Vec<f64> = runs_a
         .iter()
         .zip(&runs_b)
-        .map(|(x, y)| if x.p50_us > 0.0 { y.p50_us / x.p50_us } else { 1.0 })
+        .map(|(x, y)| {
+            if x.p50_us > 0.0 {
+                y.p50_us / x.p50_us
+            } else {
+                1.0
+            }
+        })
         .collect();
     let p50_ratio_min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
     let p50_ratio_max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -247,8 +272,23 @@ mod tests {
 
     #[test]
     fn interleaved_comparison_sees_a_real_difference() {
-        let opts = LatencyOptions { warmup_queries: 2, repeats: 3 };
-        let ab = compare_interleaved(20, &opts, |_| { spin(40); Ok(()) }, |_| { spin(200); Ok(()) }).unwrap();
+        let opts = LatencyOptions {
+            warmup_queries: 2,
+            repeats: 3,
+        };
+        let ab = compare_interleaved(
+            20,
+            &opts,
+            |_| {
+                spin(40);
+                Ok(())
+            },
+            |_| {
+                spin(200);
+                Ok(())
+            },
+        )
+        .unwrap();
         assert!(ab.p50_ratio > 2.0, "ratio {}", ab.p50_ratio);
         assert!(ab.p50_ratio_min <= ab.p50_ratio && ab.p50_ratio <= ab.p50_ratio_max);
         assert_eq!(ab.a.runs.len(), 3);
@@ -257,10 +297,21 @@ mod tests {
 
     #[test]
     fn bad_options_and_search_errors_surface() {
-        let opts = LatencyOptions { warmup_queries: 0, repeats: 0 };
-        assert!(matches!(measure(3, &opts, |_| Ok(())), Err(Error::InvalidInput { .. })));
-        assert!(matches!(measure(0, &LatencyOptions::default(), |_| Ok(())), Err(Error::Empty { .. })));
-        let r = measure(3, &LatencyOptions::default(), |_| Err(Error::invalid("x", "y")));
+        let opts = LatencyOptions {
+            warmup_queries: 0,
+            repeats: 0,
+        };
+        assert!(matches!(
+            measure(3, &opts, |_| Ok(())),
+            Err(Error::InvalidInput { .. })
+        ));
+        assert!(matches!(
+            measure(0, &LatencyOptions::default(), |_| Ok(())),
+            Err(Error::Empty { .. })
+        ));
+        let r = measure(3, &LatencyOptions::default(), |_| {
+            Err(Error::invalid("x", "y"))
+        });
         assert!(r.is_err());
     }
 }

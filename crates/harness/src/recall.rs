@@ -29,7 +29,14 @@ pub fn id_recall(found: &[u32], truth: &[u32], k: usize) -> f64 {
 
 /// Tolerant recall of one query: the share of `found[..k]` whose distance to `query` is at
 /// most `kth_distance + epsilon`. Repeated ids count once.
-pub fn tolerant_recall(base: &Vectors, query: &[f32], found: &[u32], kth_distance: f32, k: usize, epsilon: f32) -> f64 {
+pub fn tolerant_recall(
+    base: &Vectors,
+    query: &[f32],
+    found: &[u32],
+    kth_distance: f32,
+    k: usize,
+    epsilon: f32,
+) -> f64 {
     if k == 0 {
         return 0.0;
     }
@@ -60,13 +67,27 @@ pub struct RecallSummary {
 }
 
 /// Averages both recalls over all queries; `found[q]` are the ids returned for query `q`.
-pub fn summarise(base: &Vectors, queries: &Vectors, truth: &GroundTruth, found: &[Vec<u32>], k: usize, epsilon: f32) -> RecallSummary {
+pub fn summarise(
+    base: &Vectors,
+    queries: &Vectors,
+    truth: &GroundTruth,
+    found: &[Vec<u32>],
+    k: usize,
+    epsilon: f32,
+) -> RecallSummary {
     let n = found.len().min(queries.len()).max(1);
     let mut plain = 0.0;
     let mut tolerant = 0.0;
     for (q, ids) in found.iter().enumerate().take(queries.len()) {
         plain += id_recall(ids, truth.ids(q, k), k);
-        tolerant += tolerant_recall(base, queries.row(q), ids, truth.kth_distance(q, k), k, epsilon);
+        tolerant += tolerant_recall(
+            base,
+            queries.row(q),
+            ids,
+            truth.kth_distance(q, k),
+            k,
+            epsilon,
+        );
     }
     RecallSummary {
         recall: plain / n as f64,
@@ -90,7 +111,13 @@ mod tests {
     #[test]
     fn tolerant_recall_forgives_ties_between_duplicates() {
         // Rows 1 and 2 are duplicates; truth picks 1 (smaller id), an index may return 2.
-        let base = Vectors::new("base", 2, vec![5.0, 5.0, 1.0, 1.0, 1.0, 1.0, 9.0, 9.0], Metric::L2).unwrap();
+        let base = Vectors::new(
+            "base",
+            2,
+            vec![5.0, 5.0, 1.0, 1.0, 1.0, 1.0, 9.0, 9.0],
+            Metric::L2,
+        )
+        .unwrap();
         let queries = Vectors::new("q", 2, vec![1.0, 1.1], Metric::L2).unwrap();
         let gt = compute(&base, &queries, 1).unwrap();
         assert_eq!(gt.ids(0, 1), &[1]);

@@ -17,8 +17,11 @@ use crate::vectors::{Metric, Vectors};
 /// Returns an empty-free set: `n`, `dim` and `clusters` are raised to at least 1.
 pub fn clustered(n: usize, dim: usize, clusters: usize, seed: u64, metric: Metric) -> Vectors {
     let (n, dim, clusters) = (n.max(1), dim.max(1), clusters.max(1));
-    let mut centre_rng = ChaCha8Rng::seed_from_u64(0x5eed_c0de ^ (dim as u64) << 16 ^ clusters as u64);
-    let centres: Vec<f32> = (0..clusters * dim).map(|_| centre_rng.gen_range(-1.0f32..1.0)).collect();
+    let mut centre_rng =
+        ChaCha8Rng::seed_from_u64(0x5eed_c0de ^ (dim as u64) << 16 ^ clusters as u64);
+    let centres: Vec<f32> = (0..clusters * dim)
+        .map(|_| centre_rng.gen_range(-1.0f32..1.0))
+        .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut data = Vec::with_capacity(n * dim);
     for _ in 0..n {

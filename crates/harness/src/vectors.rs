@@ -73,10 +73,48 @@ impl Metric {
 /// # Ok::<(), hnswtune_harness::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "VectorsRepr")]
 pub struct Vectors {
     dim: usize,
     metric: Metric,
     data: Vec<f32>,
+}
+
+/// The stored form of [`Vectors`]; deserialising re-validates it without re-normalising
+/// (normalising twice could change the last bits, and with them the content hash).
+#[derive(Deserialize)]
+struct VectorsRepr {
+    dim: usize,
+    metric: Metric,
+    data: Vec<f32>,
+}
+
+impl TryFrom<VectorsRepr> for Vectors {
+    type Error = Error;
+
+    fn try_from(repr: VectorsRepr) -> Result<Self> {
+        let checked = Vectors::new("stored vectors", repr.dim, repr.data.clone(), Metric::L2)?;
+        if repr.metric == Metric::Cosine {
+            for (row, r) in checked.rows().enumerate() {
+                let norm = r
+                    .iter()
+                    .map(|x| f64::from(*x) * f64::from(*x))
+                    .sum::<f64>()
+                    .sqrt();
+                if (norm - 1.0).abs() > 1e-3 {
+                    return Err(Error::invalid(
+                        "stored vectors",
+                        format!("cosine row {row} has norm {norm}, not 1"),
+                    ));
+                }
+            }
+        }
+        Ok(Vectors {
+            dim: repr.dim,
+            metric: repr.metric,
+            data: repr.data,
+        })
+    }
 }
 
 impl Vectors {
@@ -92,14 +130,19 @@ impl Vectors {
         if data.len() % dim != 0 {
             return Err(Error::invalid(
                 what,
-                format!("{} components is not a multiple of dimension {dim}", data.len()),
+                format!(
+                    "{} components is not a multiple of dimension {dim}",
+                    data.len()
+                ),
             ));
         }
         if data.is_empty() {
             return Err(Error::Empty { what: what.into() });
         }
         for (row, chunk) in data.chunks_exact(dim).enumerate() {
-            if let Some((component, &value)) = chunk.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            if let Some((component, &value)) =
+                chunk.iter().enumerate().find(|(_, x)| !x.is_finite())
+            {
                 return Err(Error::NonFinite {
                     what: what.into(),
                     row,
@@ -131,7 +174,10 @@ impl Vectors {
 
     /// Builds from rows of equal length (convenience for tests and small hosts).
     pub fn from_rows(what: &str, rows: &[Vec<f32>], metric: Metric) -> Result<Self> {
-        let dim = rows.first().map(Vec::len).ok_or_else(|| Error::Empty { what: what.into() })?;
+        let dim = rows
+            .first()
+            .map(Vec::len)
+            .ok_or_else(|| Error::Empty { what: what.into() })?;
         let mut data = Vec::with_capacity(dim * rows.len());
         for (i, row) in rows.iter().enumerate() {
             if row.len() != dim {
@@ -208,7 +254,11 @@ impl Vectors {
         if other.metric != self.metric {
             return Err(Error::invalid(
                 what,
-                format!("metric {} differs from the base's {}", other.metric.as_str(), self.metric.as_str()),
+                format!(
+                    "metric {} differs from the base's {}",
+                    other.metric.as_str(),
+                    self.metric.as_str()
+                ),
             ));
         }
         Ok(())
@@ -242,15 +292,32 @@ mod tests {
     fn rejects_bad_input_with_typed_errors() {
         assert!(matches!(
             Vectors::new("b", 2, vec![1.0, f32::NAN], Metric::L2),
-            Err(Error::NonFinite { row: 0, component: 1, .. })
+            Err(Error::NonFinite {
+                row: 0,
+                component: 1,
+                ..
+            })
         ));
         assert!(matches!(
             Vectors::new("b", 2, vec![1.0, 1.0, f32::INFINITY, 0.0], Metric::L2),
-            Err(Error::NonFinite { row: 1, component: 0, .. })
+            Err(Error::NonFinite {
+                row: 1,
+                component: 0,
+                ..
+            })
         ));
-        assert!(matches!(Vectors::new("b", 2, vec![], Metric::L2), Err(Error::Empty { .. })));
-        assert!(matches!(Vectors::new("b", 0, vec![], Metric::L2), Err(Error::InvalidInput { .. })));
-        assert!(matches!(Vectors::new("b", 2, vec![1.0; 3], Metric::L2), Err(Error::InvalidInput { .. })));
+        assert!(matches!(
+            Vectors::new("b", 2, vec![], Metric::L2),
+            Err(Error::Empty { .. })
+        ));
+        assert!(matches!(
+            Vectors::new("b", 0, vec![], Metric::L2),
+            Err(Error::InvalidInput { .. })
+        ));
+        assert!(matches!(
+            Vectors::new("b", 2, vec![1.0; 3], Metric::L2),
+            Err(Error::InvalidInput { .. })
+        ));
         assert!(matches!(
             Vectors::new("b", 2, vec![1.0, 0.0, 0.0, 0.0], Metric::Cosine),
             Err(Error::ZeroVector { row: 1, .. })
@@ -259,7 +326,11 @@ mod tests {
         assert!(Vectors::new("b", 2, vec![0.0, 0.0], Metric::L2).is_ok());
         assert!(matches!(
             Vectors::from_rows("b", &[vec![1.0], vec![1.0, 2.0]], Metric::L2),
-            Err(Error::DimensionMismatch { expected: 1, found: 2, .. })
+            Err(Error::DimensionMismatch {
+                expected: 1,
+                found: 2,
+                ..
+            })
         ));
     }
 
@@ -272,6 +343,16 @@ mod tests {
         let other = Vectors::new("b", 2, vec![3.0, 4.0, 10.0, 0.5], Metric::Cosine).unwrap();
         assert_eq!(v.content_hash(), same.content_hash());
         assert_ne!(v.content_hash(), other.content_hash());
+        let json = serde_json::to_string(&v).unwrap();
+        let back: Vectors = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.content_hash(), v.content_hash());
+        assert!(
+            serde_json::from_str::<Vectors>(r#"{"dim":2,"metric":"cosine","data":[3.0,4.0]}"#)
+                .is_err()
+        );
+        assert!(
+            serde_json::from_str::<Vectors>(r#"{"dim":2,"metric":"l2","data":[3.0]}"#).is_err()
+        );
         let l2 = Vectors::new("b", 2, vec![3.0, 4.0, 10.0, 0.0], Metric::L2).unwrap();
         assert_ne!(l2.content_hash(), v.content_hash());
     }
