@@ -5,6 +5,8 @@
 //! entries), and every measurement of a stage runs on that history. The append
 //! benchmark adds its iterations to the history, a few thousand entries at most.
 
+#![allow(missing_docs, reason = "criterion_group! generates an undocumented function")]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,6 @@
 mod common;
 
 use common::Backend;
-use hnswtune_journal::JournalOptions;
 
 mod memory {
     hnswtune_testkit::journal_conformance!(Some(super::Backend::memory()));
@@ -11,11 +10,6 @@ mod memory {
 mod memory_without_snapshots {
     hnswtune_testkit::journal_conformance!(Some(
         super::Backend::memory().with_options(super::common::test_options().with_snapshot_every(0))
-    ));
-}
-mod memory_default_options {
-    hnswtune_testkit::journal_conformance!(Some(
-        super::Backend::memory().with_options(super::JournalOptions::default())
     ));
 }
 mod local {
