@@ -39,7 +39,7 @@
 
 use rand::Rng;
 
-use crate::lattice::{HistoryView, Lattice, Point, nearest_unvisited, seeded_rng};
+use crate::lattice::{HistoryView, Lattice, Point, nearest_unvisited, splitmix};
 use crate::{ProposalContext, ProposeError, Proposer};
 use hnswtune_core::{Objective, Params, TrialMetrics};
 
@@ -239,6 +239,13 @@ impl Annealing {
     }
 }
 
+/// The uniform draw in `[0, 1)` of the Metropolis test after `step` completed trials:
+/// SplitMix64 of the seed and the step (a fresh ChaCha per step would cost more than
+/// the rest of the replay).
+fn unit_draw(seed: u64, step: u64) -> f64 {
+    (splitmix(splitmix(seed ^ 0xA11) ^ step) >> 11) as f64 / (1u64 << 53) as f64
+}
+
 fn saturate(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
@@ -259,12 +266,11 @@ impl Proposer for Annealing {
         for (point, metrics) in view.completed() {
             let e = self.energy(ctx.objective, metrics);
             match &current {
-                None => current = Some((point.clone(), e)),
+                None => current = Some((point.to_vec(), e)),
                 Some((_, e_cur)) => {
                     let p = acceptance_probability(e - e_cur, self.temperature(completed));
-                    let mut rng = seeded_rng(&[self.config.seed, completed as u64, 0xA11]);
-                    if rng.gen_range(0.0..1.0) < p {
-                        current = Some((point.clone(), e));
+                    if unit_draw(self.config.seed, completed as u64) < p {
+                        current = Some((point.to_vec(), e));
                     }
                 }
             }
@@ -273,12 +279,11 @@ impl Proposer for Annealing {
         let origin = match current {
             Some((p, _)) => p,
             None => view
-                .entries
-                .last()
-                .map(|(p, _)| p.clone())
+                .last_point()
+                .map(<[u64]>::to_vec)
                 .unwrap_or_else(|| lattice.centre()),
         };
-        if view.entries.is_empty() {
+        if view.is_empty() {
             return Ok(Some(lattice.decode(&origin)));
         }
         let mut rng = view.rng(self.config.seed, ctx.history.len());
@@ -287,10 +292,10 @@ impl Proposer for Annealing {
         for _ in 0..self.config.attempts {
             let search_only = has_search && rng.gen_bool(self.config.search_move_probability);
             let candidate = self.step(&lattice, &origin, radius, search_only, &mut rng);
-            if !view.visited.contains(&candidate) {
+            if !view.contains(&lattice, &candidate) {
                 return Ok(Some(lattice.decode(&candidate)));
             }
         }
-        Ok(nearest_unvisited(&lattice, &view.visited, &origin).map(|p| lattice.decode(&p)))
+        Ok(nearest_unvisited(&lattice, &view, &origin).map(|p| lattice.decode(&p)))
     }
 }

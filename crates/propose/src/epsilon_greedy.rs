@@ -192,11 +192,11 @@ impl Proposer for EpsilonGreedy {
             } else {
                 self.perturb(&lattice, &anchor, &mut rng)
             };
-            if !view.visited.contains(&candidate) {
+            if !view.contains(&lattice, &candidate) {
                 return Ok(Some(lattice.decode(&candidate)));
             }
         }
-        Ok(nearest_unvisited(&lattice, &view.visited, &anchor).map(|p| lattice.decode(&p)))
+        Ok(nearest_unvisited(&lattice, &view, &anchor).map(|p| lattice.decode(&p)))
     }
 }
 
@@ -209,13 +209,13 @@ pub(crate) fn anchor(
     if let Some(p) = ctx.champion.and_then(|c| lattice.encode(&c.params)) {
         return p;
     }
-    if let Some(best) = ctx.objective.best(view.entries.iter().map(|(_, t)| *t))
+    if let Some(best) = ctx.objective.best(view.entries().map(|(_, t)| t))
         && let Some(p) = lattice.encode(&best.params)
     {
         return p;
     }
-    if let Some((p, _)) = view.entries.last() {
-        return p.clone();
+    if let Some(p) = view.last_point() {
+        return p.to_vec();
     }
     lattice
         .encode(&ctx.space.default_params())

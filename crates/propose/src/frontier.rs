@@ -58,10 +58,11 @@
 //! - Every probe is an unvisited point of the space; `None` only when the space is
 //!   exhausted.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 
 use crate::grid::{AxisOrder, first_in_order};
-use crate::lattice::{Fnv, HistoryView, Lattice, Point, nearest_unvisited};
+use crate::lattice::{Fnv, FxHasher, HistoryView, Lattice, Point, nearest_unvisited};
 use crate::{ProposalContext, ProposeError, Proposer};
 use hnswtune_core::{EF_SEARCH, Objective, Params, TrialMetrics};
 
@@ -187,13 +188,14 @@ impl Cell<'_> {
 /// What the history says about one group.
 #[derive(Debug, Default)]
 struct GroupObs<'t> {
-    cells: BTreeMap<u64, Cell<'t>>,
-    visited: BTreeSet<u64>,
+    /// Measured configs, ascending in `s`.
+    cells: Vec<(u64, Cell<'t>)>,
+    /// Every `s` in the history (any state), ascending.
+    visited: Vec<u64>,
     /// Measured `(s, feasible, mean cost)`, ascending in `s`.
     summary: Vec<(u64, bool, f64)>,
     /// The largest `s` whose mean recall misses the floor by more than the margin.
     clearly_infeasible: Option<u64>,
-    envelope: Envelope,
 }
 
 /// A lower bound on cost as a function of the monotone parameter, from measurements
@@ -345,11 +347,30 @@ impl Picture<'_, '_> {
             let pos = part.groups.partition_point(|(x, _)| *x <= a);
             for (_, h) in &part.groups[pos.saturating_sub(2)..pos] {
                 if let Some(obs) = self.groups.get(h) {
-                    bound = bound.max(obs.envelope.at(s, v));
+                    bound = bound.max(self.envelope_at(&obs.summary, s, v));
                 }
             }
         }
         bound
+    }
+
+    /// The bound of [`Envelope`] from one group's measurements, without building it.
+    fn envelope_at(&self, summary: &[(u64, bool, f64)], s: u64, v: f64) -> f64 {
+        summary
+            .iter()
+            .map(|&(x, _, cost)| {
+                if x <= s {
+                    cost
+                } else {
+                    let vx = self.value(x);
+                    if v > 0.0 && vx > 0.0 {
+                        cost * v / vx
+                    } else {
+                        0.0
+                    }
+                }
+            })
+            .fold(0.0, f64::max)
     }
 
     /// The `hi` of the nearest build of `g`'s partition that has one, else mid-ladder.
@@ -359,12 +380,17 @@ impl Picture<'_, '_> {
         self.partitions
             .get(&key)
             .and_then(|part| {
-                part.his.iter().min_by(|x, y| {
-                    (self.axis_unit(x.0) - here)
-                        .abs()
-                        .total_cmp(&(self.axis_unit(y.0) - here).abs())
-                        .then(x.0.cmp(&y.0))
-                })
+                let pos = part.his.partition_point(|(x, _)| *x < a);
+                [pos.checked_sub(1), Some(pos)]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| part.his.get(i))
+                    .min_by(|x, y| {
+                        (self.axis_unit(x.0) - here)
+                            .abs()
+                            .total_cmp(&(self.axis_unit(y.0) - here).abs())
+                            .then(x.0.cmp(&y.0))
+                    })
             })
             .map(|&(_, hi)| hi)
             .unwrap_or_else(|| self.lattice.index_at_unit(self.m, 0.5))
@@ -424,7 +450,7 @@ impl Picture<'_, '_> {
             [target.checked_sub(r), target.checked_add(r)]
                 .into_iter()
                 .flatten()
-                .find(|s| (start..end).contains(s) && !obs.visited.contains(s))
+                .find(|s| (start..end).contains(s) && obs.visited.binary_search(s).is_err())
         });
         Plan { probe, bound }
     }
@@ -443,7 +469,7 @@ impl Proposer for Frontier {
         }
         let Some(m) = self.monotone_dim(&lattice) else {
             return Ok(
-                first_in_order(&lattice, &view, |p| !view.visited.contains(p))
+                first_in_order(&lattice, &view, |p| !view.contains(&lattice, p))
                     .map(|p| lattice.decode(&p)),
             );
         };
@@ -459,33 +485,56 @@ impl Proposer for Frontier {
             partitions: BTreeMap::new(),
             tolerance: self.config.noise_tolerance,
         };
-        let mut built: HashSet<Point> = HashSet::new();
-        for (p, trial) in &view.entries {
-            let g = picture.group_of(p);
-            built.insert(build_part(&picture, &g));
-            let obs = picture.groups.entry(g).or_default();
-            obs.visited.insert(p[m]);
+        let mut built: HashSet<u128, BuildHasherDefault<FxHasher>> = HashSet::default();
+        let mut index: HashMap<u128, usize, BuildHasherDefault<FxHasher>> = HashMap::default();
+        let mut list: Vec<(Point, GroupObs<'_>)> = Vec::new();
+        for (p, trial) in view.entries() {
+            built.insert(rank_where(&lattice, p, |d| lattice.build[d]));
+            let slot = *index
+                .entry(rank_where(&lattice, p, |d| d != m))
+                .or_insert_with(|| {
+                    list.push((picture.group_of(p), GroupObs::default()));
+                    list.len() - 1
+                });
+            let obs = &mut list[slot].1;
+            obs.visited.push(p[m]);
             if let Some(metrics) = trial.completed_metrics() {
                 let cost = ctx.objective.cost(metrics);
-                let cell = obs.cells.entry(p[m]).or_insert(Cell {
-                    n: 0,
-                    recall_sum: 0.0,
-                    cost_sum: 0.0,
-                    last: metrics,
-                });
+                let cell = match obs.cells.iter().position(|(s, _)| *s == p[m]) {
+                    Some(i) => &mut obs.cells[i].1,
+                    None => {
+                        obs.cells.push((
+                            p[m],
+                            Cell {
+                                n: 0,
+                                recall_sum: 0.0,
+                                cost_sum: 0.0,
+                                last: metrics,
+                            },
+                        ));
+                        &mut obs.cells.last_mut().expect("just pushed").1
+                    }
+                };
                 cell.n += 1;
                 cell.recall_sum += metrics.recall;
                 cell.cost_sum += cost;
                 cell.last = metrics;
             }
         }
+        for (_, obs) in &mut list {
+            obs.cells.sort_unstable_by_key(|c| c.0);
+            obs.visited.sort_unstable();
+            obs.visited.dedup();
+        }
+        list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        picture.groups = list.into_iter().collect();
         let mut cheapest: BTreeMap<u64, f64> = BTreeMap::new();
         let mut best: Option<(f64, Point)> = None;
         for (g, obs) in picture.groups.iter_mut() {
             obs.summary = obs
                 .cells
                 .iter()
-                .map(|(&s, c)| (s, c.feasible(ctx.objective), c.cost()))
+                .map(|(s, c)| (*s, c.feasible(ctx.objective), c.cost()))
                 .collect();
             let clear = ctx.objective.min_recall - self.config.recall_margin;
             obs.clearly_infeasible = obs
@@ -493,7 +542,7 @@ impl Proposer for Frontier {
                 .iter()
                 .rev()
                 .find(|(_, c)| c.recall_sum / f64::from(c.n) < clear)
-                .map(|(&s, _)| s);
+                .map(|(s, _)| *s);
             for &(s, feasible, cost) in &obs.summary {
                 let slot = cheapest.entry(s).or_insert(f64::INFINITY);
                 *slot = slot.min(cost);
@@ -506,17 +555,6 @@ impl Proposer for Frontier {
         }
         let cheapest: Vec<(u64, f64)> = cheapest.into_iter().collect();
         picture.global = Envelope::new(&cheapest, |s| picture.value(s));
-        let envelopes: Vec<Envelope> = picture
-            .groups
-            .values()
-            .map(|obs| {
-                let points: Vec<(u64, f64)> = obs.summary.iter().map(|c| (c.0, c.2)).collect();
-                Envelope::new(&points, |s| picture.value(s))
-            })
-            .collect();
-        for (obs, envelope) in picture.groups.values_mut().zip(envelopes) {
-            obs.envelope = envelope;
-        }
         let mut partitions: BTreeMap<Point, Partition> = BTreeMap::new();
         for (g, obs) in &picture.groups {
             let (key, a) = picture.split(g);
@@ -553,7 +591,7 @@ impl Proposer for Frontier {
         let dominated = |bound: f64| incumbent.is_some_and(|c| bound >= c);
 
         // 1. Keep working on the build of the latest trial while it is worth it.
-        if let Some((last, _)) = view.entries.last() {
+        if let Some(last) = view.last_point() {
             let g = picture.group_of(last);
             let plan = picture.plan(&g);
             if let Some(s) = plan.probe
@@ -565,7 +603,7 @@ impl Proposer for Frontier {
 
         // 2. Rank the candidate groups.
         let mut candidates: BTreeSet<Point> = BTreeSet::new();
-        for (p, _) in view.entries.iter().rev() {
+        for (p, _) in view.entries().rev() {
             if candidates.len() >= self.config.candidate_limit {
                 break;
             }
@@ -608,7 +646,9 @@ impl Proposer for Frontier {
                 .unwrap_or(0);
             let key = RankKey {
                 dominated: dominated(plan.bound),
-                new_build: !built.contains(&build_part(&picture, &g)),
+                new_build: !built.contains(&rank_where(&lattice, &picture.point_of(&g, 0), |d| {
+                    lattice.build[d]
+                })),
                 bucket: bucket(plan.bound, self.config.noise_tolerance),
                 depth,
                 bound: plan.bound,
@@ -626,9 +666,9 @@ impl Proposer for Frontier {
         // 3. Every candidate is resolved: the nearest unvisited config to the incumbent.
         let anchor = best
             .map(|(_, p)| p)
-            .or_else(|| view.entries.last().map(|(p, _)| p.clone()))
+            .or_else(|| view.last_point().map(<[u64]>::to_vec))
             .unwrap_or_else(|| lattice.centre());
-        Ok(nearest_unvisited(&lattice, &view.visited, &anchor).map(|p| lattice.decode(&p)))
+        Ok(nearest_unvisited(&lattice, &view, &anchor).map(|p| lattice.decode(&p)))
     }
 }
 
@@ -663,13 +703,15 @@ fn centre_distance(picture: &Picture<'_, '_>, g: &[u64], centre: &[u64]) -> f64 
         .fold(0.0, f64::max)
 }
 
-/// The build-time coordinates of a group.
-fn build_part(picture: &Picture<'_, '_>, g: &[u64]) -> Point {
-    g.iter()
+/// The mixed-radix rank of the coordinates of `p` on the dims `keep` selects.
+fn rank_where(lattice: &Lattice<'_>, p: &[u64], keep: impl Fn(usize) -> bool) -> u128 {
+    p.iter()
         .enumerate()
-        .filter(|&(k, _)| picture.lattice.build[picture.dim(k)])
-        .map(|(_, &i)| i)
-        .collect()
+        .filter(|&(d, _)| keep(d))
+        .fold(0u128, |acc, (d, &i)| {
+            acc.wrapping_mul(u128::from(lattice.cards[d]))
+                .wrapping_add(u128::from(i))
+        })
 }
 
 #[derive(Debug)]
@@ -742,7 +784,10 @@ fn unopened_in_order(picture: &Picture<'_, '_>, limit: usize, out: &mut BTreeSet
             break;
         }
         // Every group is opened or the scan has gone far past the history.
-        if axes.iter().all(|a| a.complete_at(depth)) || scanned > picture.groups.len() + 4 * limit {
+        if axes.iter().all(|a| a.complete_at(depth))
+            || scanned > picture.groups.len() + 4 * limit
+            || depth >= DEPTH_CAP
+        {
             return;
         }
         depth += 1;

@@ -187,7 +187,7 @@ pub(crate) fn first_in_order(
         for (d, axis) in axes.iter_mut().enumerate() {
             axis.extend_to(lattice, d, deepest);
         }
-        if grid_size(&axes, deepest) > view.visited.len() as u128
+        if grid_size(&axes, deepest) > view.visited_len() as u128
             || axes.iter().all(AxisOrder::complete)
         {
             break;
@@ -195,7 +195,7 @@ pub(crate) fn first_in_order(
         deepest += 1;
     }
     let mut per_shell = vec![0u128; deepest as usize + 1];
-    for p in &view.visited {
+    for p in view.visited_points() {
         let depth = p
             .iter()
             .enumerate()
@@ -257,7 +257,7 @@ impl Proposer for Grid {
             return Ok(None);
         }
         Ok(
-            first_in_order(&lattice, &view, |p| !view.visited.contains(p))
+            first_in_order(&lattice, &view, |p| !view.contains(&lattice, p))
                 .map(|p| lattice.decode(&p)),
         )
     }

@@ -11,14 +11,17 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use hnswtune_core::{ParamKind, ParamSpec, Params, Phase, SearchSpace, Trial, TrialMetrics};
+use hnswtune_core::{
+    ParamKind, ParamSpec, ParamValue, Params, Phase, SearchSpace, Trial, TrialMetrics,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 /// A config as one ladder index per spec, in the space's declaration order.
 pub(crate) type Point = Vec<u64>;
 
-/// A set of points hashed with [`FxHasher`] (the history is hashed on every call).
+/// A set of points hashed with [`FxHasher`].
+#[cfg(test)]
 pub(crate) type PointSet = HashSet<Point, BuildHasherDefault<FxHasher>>;
 
 /// The multiply-rotate hash of rustc (FxHash): fast on short integer keys, and
@@ -86,11 +89,51 @@ impl<'a> Lattice<'a> {
 
     /// The point of `params` under the projection rule, or `None` when it has none.
     pub(crate) fn encode(&self, params: &Params) -> Option<Point> {
-        self.space
-            .specs()
-            .iter()
-            .map(|spec| spec.index_of(params.get(&spec.name)?))
-            .collect()
+        let mut point = Vec::with_capacity(self.cards.len());
+        self.encode_into(params, &mut point).then_some(point)
+    }
+
+    /// The mixed-radix rank of `point`: distinct points get distinct ranks whenever the
+    /// space has fewer than 2^128 configs (a larger space wraps, and two configs could
+    /// then share a rank; no real space comes near).
+    pub(crate) fn rank(&self, point: &[u64]) -> u128 {
+        point.iter().zip(&self.cards).fold(0u128, |acc, (&i, &c)| {
+            acc.wrapping_mul(u128::from(c)).wrapping_add(u128::from(i))
+        })
+    }
+
+    /// Appends the point of `params` to `out`; false (with `out` partly written) when
+    /// it has none.
+    pub(crate) fn encode_into(&self, params: &Params, out: &mut Vec<u64>) -> bool {
+        self.try_encode_into(params, out).is_some()
+    }
+
+    fn try_encode_into(&self, params: &Params, point: &mut Vec<u64>) -> Option<()> {
+        for spec in self.space.specs() {
+            let value = params.get(&spec.name)?;
+            let i = match (&spec.kind, value) {
+                (
+                    ParamKind::Int {
+                        low, high, step, ..
+                    },
+                    ParamValue::Int(v),
+                ) => {
+                    if v < low || v > high || (v - low) % step != 0 {
+                        return None;
+                    }
+                    ((v - low) / step) as u64
+                }
+                (ParamKind::Levels { values }, ParamValue::Int(v)) => {
+                    values.binary_search(v).ok()? as u64
+                }
+                (ParamKind::Categorical { choices }, ParamValue::Cat(v)) => {
+                    choices.iter().position(|c| c == v)? as u64
+                }
+                _ => return None,
+            };
+            point.push(i);
+        }
+        Some(())
     }
 
     pub(crate) fn decode(&self, point: &[u64]) -> Params {
@@ -146,8 +189,8 @@ impl<'a> Lattice<'a> {
     /// The numeric value of ladder index `i` of an integer spec.
     pub(crate) fn int_value(&self, dim: usize, i: u64) -> Option<i64> {
         match self.spec(dim).value_at(i) {
-            hnswtune_core::ParamValue::Int(v) => Some(v),
-            hnswtune_core::ParamValue::Cat(_) => None,
+            ParamValue::Int(v) => Some(v),
+            ParamValue::Cat(_) => None,
         }
     }
 
@@ -167,38 +210,88 @@ impl<'a> Lattice<'a> {
     }
 }
 
-/// The history as the strategies need it.
+/// The history as the strategies need it: every projected entry, flat, and the set of
+/// visited points by rank, built without an allocation per entry.
 #[derive(Debug)]
 pub(crate) struct HistoryView<'t> {
-    /// Every projected config of the history, whatever its state.
-    pub(crate) visited: PointSet,
-    /// Projected entries in history order, whatever their state.
-    pub(crate) entries: Vec<(Point, &'t Trial)>,
+    dims: usize,
+    /// Ladder indices of the projected entries, `dims` per entry, in history order.
+    coords: Vec<u64>,
+    trials: Vec<&'t Trial>,
+    /// Entries whose point appears for the first time.
+    distinct: Vec<usize>,
+    visited: HashSet<u128, BuildHasherDefault<FxHasher>>,
     /// A digest of the projected history, for seeding.
     pub(crate) digest: u64,
 }
 
 impl<'t> HistoryView<'t> {
     pub(crate) fn new(lattice: &Lattice<'_>, history: &'t [Trial]) -> Self {
-        let mut visited = PointSet::with_capacity_and_hasher(history.len(), Default::default());
-        let mut entries = Vec::with_capacity(history.len());
-        let mut digest = Fnv::new();
+        let dims = lattice.dims();
+        let mut view = HistoryView {
+            dims,
+            coords: Vec::with_capacity(history.len() * dims),
+            trials: Vec::with_capacity(history.len()),
+            distinct: Vec::with_capacity(history.len()),
+            visited: HashSet::with_capacity_and_hasher(history.len(), Default::default()),
+            digest: 0,
+        };
+        let mut digest = FxHasher::default();
         for trial in history {
-            let Some(point) = lattice.encode(&trial.params) else {
+            let before = view.coords.len();
+            if !lattice.encode_into(&trial.params, &mut view.coords) {
+                view.coords.truncate(before);
                 continue;
-            };
-            for &i in &point {
-                digest.write(i);
             }
-            digest.write(u64::from(trial.is_complete()));
-            visited.insert(point.clone());
-            entries.push((point, trial));
+            let point = &view.coords[before..];
+            for &i in point {
+                digest.write_u64(i);
+            }
+            digest.write_u64(u64::from(trial.is_complete()));
+            if view.visited.insert(lattice.rank(point)) {
+                view.distinct.push(view.trials.len());
+            }
+            view.trials.push(trial);
         }
-        HistoryView {
-            visited,
-            entries,
-            digest: digest.finish(),
-        }
+        view.digest = splitmix(digest.finish());
+        view
+    }
+
+    /// The point of entry `i`.
+    pub(crate) fn point(&self, i: usize) -> &[u64] {
+        &self.coords[i * self.dims..(i + 1) * self.dims]
+    }
+
+    /// Projected entries in history order, whatever their state.
+    pub(crate) fn entries(&self) -> impl DoubleEndedIterator<Item = (&[u64], &'t Trial)> + '_ {
+        self.trials
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (self.point(i), *t))
+    }
+
+    /// The point of the latest projected entry.
+    pub(crate) fn last_point(&self) -> Option<&[u64]> {
+        self.trials.len().checked_sub(1).map(|i| self.point(i))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.trials.is_empty()
+    }
+
+    /// True when `point` is in the history (any state).
+    pub(crate) fn contains(&self, lattice: &Lattice<'_>, point: &[u64]) -> bool {
+        self.visited.contains(&lattice.rank(point))
+    }
+
+    /// Number of distinct projected configs in the history.
+    pub(crate) fn visited_len(&self) -> usize {
+        self.visited.len()
+    }
+
+    /// Each distinct projected config once.
+    pub(crate) fn visited_points(&self) -> impl Iterator<Item = &[u64]> + '_ {
+        self.distinct.iter().map(|&i| self.point(i))
     }
 
     /// True when every point of the space is in the history.
@@ -207,9 +300,8 @@ impl<'t> HistoryView<'t> {
     }
 
     /// Completed entries with their metrics, in history order.
-    pub(crate) fn completed(&self) -> impl Iterator<Item = (&Point, &'t TrialMetrics)> {
-        self.entries
-            .iter()
+    pub(crate) fn completed(&self) -> impl Iterator<Item = (&[u64], &'t TrialMetrics)> + '_ {
+        self.entries()
             .filter_map(|(p, t)| t.completed_metrics().map(|m| (p, m)))
     }
 
@@ -276,10 +368,25 @@ const RING_BOX_LIMIT: u128 = 1 << 12;
 /// `None` only when every point is visited.
 pub(crate) fn nearest_unvisited(
     lattice: &Lattice<'_>,
-    visited: &PointSet,
+    view: &HistoryView<'_>,
     anchor: &[u64],
 ) -> Option<Point> {
-    if visited.len() as u128 >= lattice.cardinality() {
+    nearest_where(
+        lattice,
+        view.visited_len(),
+        |p| view.contains(lattice, p),
+        anchor,
+    )
+}
+
+/// [`nearest_unvisited`] over any visited set of `visited_len` points.
+pub(crate) fn nearest_where(
+    lattice: &Lattice<'_>,
+    visited_len: usize,
+    visited: impl Fn(&[u64]) -> bool,
+    anchor: &[u64],
+) -> Option<Point> {
+    if visited_len as u128 >= lattice.cardinality() {
         return None;
     }
     let dims = lattice.dims();
@@ -316,7 +423,7 @@ pub(crate) fn nearest_unvisited(
             }
             if valid
                 && on_ring
-                && !visited.contains(&point)
+                && !visited(&point)
                 && best.as_ref().is_none_or(|(k, p)| (key, &point) < (*k, p))
             {
                 best = Some((key, point));
@@ -337,7 +444,7 @@ pub(crate) fn nearest_unvisited(
     }
     let mut point = anchor.to_vec();
     loop {
-        if !visited.contains(&point) {
+        if !visited(&point) {
             return Some(point);
         }
         for d in (0..dims).rev() {
@@ -375,7 +482,8 @@ mod tests {
         let lattice = Lattice::new(&space);
         let mut visited = PointSet::default();
         visited.insert(vec![2, 1]);
-        let next = nearest_unvisited(&lattice, &visited, &[2, 1]).unwrap();
+        let near = |v: &PointSet, a: &[u64]| nearest_where(&lattice, v.len(), |p| v.contains(p), a);
+        let next = near(&visited, &[2, 1]).unwrap();
         assert_eq!(next[0], 2, "a search-time neighbour comes first");
         for a in 0..5 {
             for b in 0..3 {
@@ -384,11 +492,8 @@ mod tests {
                 }
             }
         }
-        assert_eq!(
-            nearest_unvisited(&lattice, &visited, &[0, 0]),
-            Some(vec![4, 2])
-        );
+        assert_eq!(near(&visited, &[0, 0]), Some(vec![4, 2]));
         visited.insert(vec![4, 2]);
-        assert_eq!(nearest_unvisited(&lattice, &visited, &[0, 0]), None);
+        assert_eq!(near(&visited, &[0, 0]), None);
     }
 }

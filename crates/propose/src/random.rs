@@ -72,12 +72,12 @@ impl Proposer for Random {
         }
         let mut rng = view.rng(self.seed, ctx.history.len());
         let total = lattice.cardinality();
-        let visited = view.visited.len() as u128;
+        let visited = view.visited_len() as u128;
         let dense = total <= LISTABLE && visited * 5 >= total;
         if !dense {
             for _ in 0..MAX_REJECTIONS {
                 let p: Point = lattice.cards.iter().map(|&c| rng.gen_range(0..c)).collect();
-                if !view.visited.contains(&p) {
+                if !view.contains(&lattice, &p) {
                     return Ok(Some(lattice.decode(&p)));
                 }
             }
@@ -90,10 +90,7 @@ impl Proposer for Random {
         // A huge space where 64 uniform draws all hit the history: the history must
         // itself be huge; continue deterministically from one more uniform draw.
         let anchor: Point = lattice.cards.iter().map(|&c| rng.gen_range(0..c)).collect();
-        Ok(
-            crate::lattice::nearest_unvisited(&lattice, &view.visited, &anchor)
-                .map(|p| lattice.decode(&p)),
-        )
+        Ok(crate::lattice::nearest_unvisited(&lattice, &view, &anchor).map(|p| lattice.decode(&p)))
     }
 }
 
@@ -102,7 +99,7 @@ fn list_unvisited(lattice: &Lattice<'_>, view: &HistoryView<'_>) -> Vec<Point> {
     let mut out = Vec::new();
     let mut point = vec![0u64; dims];
     loop {
-        if !view.visited.contains(&point) {
+        if !view.contains(lattice, &point) {
             out.push(point.clone());
         }
         let mut d = dims;

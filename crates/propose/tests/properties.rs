@@ -47,7 +47,7 @@ fn trial(params: Params, state: u8, score: f64) -> Trial {
 fn arb_spec(name: &'static str) -> impl Strategy<Value = ParamSpec> {
     let phase = prop_oneof![Just(Phase::Build), Just(Phase::Search)];
     prop_oneof![
-        (1i64..30, 0i64..40, 1i64..5, any::<bool>(), phase.clone()).prop_map(
+        (1i64..30, 0i64..12, 1i64..5, any::<bool>(), phase.clone()).prop_map(
             move |(low, span, step, log, phase)| {
                 let spec = ParamSpec::int(name, low, low + span, step, phase);
                 if log { spec.log_scale() } else { spec }
