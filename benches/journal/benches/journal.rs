@@ -1,11 +1,16 @@
 //! Journal append, cold load and incremental load at 1k, 10k and 100k entries, on
 //! InMemory and LocalFileSystem (no fsync). See docs/journal.md for the figures.
 //!
-//! Each backend's journal is filled once, stage by stage (1k, then 10k, then 100k
-//! entries), and every measurement of a stage runs on that history. The append
-//! benchmark adds its iterations to the history, a few thousand entries at most.
+//! For each size and backend, two indexes are filled to that many entries: one for
+//! the loads, one for the appends. Benchmarks that append run at most a few dozen real
+//! iterations per sample (see `capped`), so the history grows by a few hundred entries
+//! at most during a measurement. After criterion's figures, the bench prints the p50,
+//! p99 and max of 1000 individually timed appends per case.
 
-#![allow(missing_docs, reason = "criterion_group! generates an undocumented function")]
+#![allow(
+    missing_docs,
+    reason = "criterion_group! generates an undocumented function"
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +28,6 @@ struct Backend {
     location: StoreLocation,
     /// The handle that fills the journal and runs the append benchmark.
     writer: ObjectStoreJournal,
-    entries: u64,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -44,71 +48,92 @@ fn backends() -> Vec<Backend> {
             name: "memory",
             writer: ObjectStoreJournal::open(memory.clone()).expect("journal"),
             location: memory,
-            entries: 0,
             _dir: None,
         },
         Backend {
             name: "local",
             writer: ObjectStoreJournal::open(local.clone()).expect("journal"),
             location: local,
-            entries: 0,
             _dir: Some(dir),
         },
     ]
 }
 
+/// Runs `one` (which returns the time of the part to measure) `iters` times, at most
+/// `cap` of them for real, and scales the mean to `iters`. Benchmarks that append
+/// grow the history; the cap keeps that growth small whatever iteration count
+/// criterion asks for.
+fn capped(rt: &Runtime, iters: u64, cap: u64, mut one: impl AsyncFnMut() -> Duration) -> Duration {
+    let runs = iters.clamp(1, cap);
+    let total = rt.block_on(async {
+        let mut total = Duration::ZERO;
+        for _ in 0..runs {
+            total += one().await;
+        }
+        total
+    });
+    total.mul_f64(iters as f64 / runs as f64)
+}
+
+/// Times `runs` single appends and prints p50, p99 and max: the latency criterion's
+/// means hide.
+fn append_latency_profile(rt: &Runtime, backend: &Backend, index: &IndexName, size: u64) {
+    let runs = 1000;
+    let mut times: Vec<Duration> = rt.block_on(async {
+        let mut times = Vec::with_capacity(runs);
+        for i in 0..runs as u64 {
+            let trial = sample_trial(index, 1_000_000 + i);
+            let start = Instant::now();
+            backend.writer.append(&trial).await.expect("append");
+            times.push(start.elapsed());
+        }
+        times
+    });
+    times.sort();
+    eprintln!(
+        "append latency {}/{size}: p50 {:.1?} p99 {:.1?} max {:.1?} over {runs} appends",
+        backend.name,
+        times[runs / 2],
+        times[runs * 99 / 100],
+        times[runs - 1]
+    );
+}
+
 fn journal_benches(c: &mut Criterion) {
     let rt = Runtime::new().expect("tokio runtime");
-    let index = IndexName::new("bench").expect("name");
-    let mut backends = backends();
+    let backends = backends();
     for size in SIZES {
         let big = size >= 100_000;
-        for backend in &mut backends {
+        for backend in &backends {
+            let index = IndexName::new(format!("load-{size}")).expect("name");
+            let append_index = IndexName::new(format!("append-{size}")).expect("name");
             let started = Instant::now();
-            backend.entries = rt
-                .block_on(fill(&backend.writer, &index, backend.entries, size))
-                .expect("fill");
+            rt.block_on(async {
+                fill(&backend.writer, &index, 0, size).await?;
+                fill(&backend.writer, &append_index, 0, size).await
+            })
+            .expect("fill");
             eprintln!(
-                "filled {} to {} entries in {:.1?}",
+                "filled two {size}-entry indexes on {} in {:.1?}",
                 backend.name,
-                backend.entries,
                 started.elapsed()
             );
             let id = |what: &str| BenchmarkId::new(format!("{what}/{}", backend.name), size);
 
             let mut group = c.benchmark_group("journal");
-            group.warm_up_time(Duration::from_millis(500));
-            group.measurement_time(Duration::from_secs(if big { 4 } else { 2 }));
-            group.sample_size(if big { 10 } else { 20 });
-
-            let mut seq = 0u64;
-            group.bench_function(id("append"), |b| {
-                b.iter_custom(|iters| {
-                    let trials: Vec<_> =
-                        (0..iters).map(|i| sample_trial(&index, seq + i)).collect();
-                    seq += iters;
-                    rt.block_on(async {
-                        let start = Instant::now();
-                        for t in &trials {
-                            backend.writer.append(t).await.expect("append");
-                        }
-                        start.elapsed()
-                    })
-                })
-            });
+            group.warm_up_time(Duration::from_millis(300));
+            group.measurement_time(Duration::from_secs(if big { 3 } else { 1 }));
+            group.sample_size(10);
 
             group.bench_function(id("cold_load"), |b| {
                 b.iter_custom(|iters| {
-                    rt.block_on(async {
-                        let mut total = Duration::ZERO;
-                        for _ in 0..iters {
-                            let journal = backend.handle(JournalOptions::default());
-                            let start = Instant::now();
-                            let read = journal.read(&index).await.expect("read");
-                            total += start.elapsed();
-                            assert!(read.trials.len() as u64 >= size);
-                        }
-                        total
+                    capped(&rt, iters, 3, async || {
+                        let journal = backend.handle(JournalOptions::default());
+                        let start = Instant::now();
+                        let read = journal.read(&index).await.expect("read");
+                        let took = start.elapsed();
+                        assert_eq!(read.trials.len() as u64, size);
+                        took
                     })
                 })
             });
@@ -116,17 +141,14 @@ fn journal_benches(c: &mut Criterion) {
             if !big {
                 group.bench_function(id("cold_load_without_snapshots"), |b| {
                     b.iter_custom(|iters| {
-                        rt.block_on(async {
-                            let mut total = Duration::ZERO;
-                            for _ in 0..iters {
-                                let journal = backend
-                                    .handle(JournalOptions::default().with_snapshot_every(0));
-                                let start = Instant::now();
-                                let read = journal.read(&index).await.expect("read");
-                                total += start.elapsed();
-                                assert!(read.report.from_snapshot == 0);
-                            }
-                            total
+                        capped(&rt, iters, 3, async || {
+                            let journal =
+                                backend.handle(JournalOptions::default().with_snapshot_every(0));
+                            let start = Instant::now();
+                            let read = journal.read(&index).await.expect("read");
+                            let took = start.elapsed();
+                            assert_eq!(read.report.from_snapshot, 0);
+                            took
                         })
                     })
                 });
@@ -140,44 +162,51 @@ fn journal_benches(c: &mut Criterion) {
             let mut next = 0u64;
             group.bench_function(id("incremental_refresh"), |b| {
                 b.iter_custom(|iters| {
-                    rt.block_on(async {
-                        let mut total = Duration::ZERO;
-                        for _ in 0..iters {
-                            next += 1;
-                            other
-                                .append(&sample_trial(&index, next))
-                                .await
-                                .expect("append");
-                            let start = Instant::now();
-                            let report = reader.refresh(&index).await.expect("refresh");
-                            total += start.elapsed();
-                            assert_eq!(report.fetched, 1);
-                        }
-                        total
+                    capped(&rt, iters, 20, async || {
+                        next += 1;
+                        other
+                            .append(&sample_trial(&index, next))
+                            .await
+                            .expect("append");
+                        let start = Instant::now();
+                        let report = reader.refresh(&index).await.expect("refresh");
+                        let took = start.elapsed();
+                        assert_eq!(report.fetched, 1);
+                        took
                     })
                 })
             });
             group.bench_function(id("incremental_read"), |b| {
                 b.iter_custom(|iters| {
-                    rt.block_on(async {
-                        let mut total = Duration::ZERO;
-                        for _ in 0..iters {
-                            next += 1;
-                            other
-                                .append(&sample_trial(&index, next))
-                                .await
-                                .expect("append");
-                            let start = Instant::now();
-                            let read = reader.read(&index).await.expect("read");
-                            total += start.elapsed();
-                            assert_eq!(read.report.fetched, 1);
-                        }
-                        total
+                    capped(&rt, iters, 5, async || {
+                        next += 1;
+                        other
+                            .append(&sample_trial(&index, next))
+                            .await
+                            .expect("append");
+                        let start = Instant::now();
+                        let read = reader.read(&index).await.expect("read");
+                        let took = start.elapsed();
+                        assert_eq!(read.report.fetched, 1);
+                        took
+                    })
+                })
+            });
+
+            let mut seq = 0u64;
+            group.bench_function(id("append"), |b| {
+                b.iter_custom(|iters| {
+                    capped(&rt, iters, 20, async || {
+                        seq += 1;
+                        let trial = sample_trial(&append_index, seq);
+                        let start = Instant::now();
+                        backend.writer.append(&trial).await.expect("append");
+                        start.elapsed()
                     })
                 })
             });
             group.finish();
-            backend.entries = rt.block_on(reader.refresh(&index)).expect("count").entries as u64;
+            append_latency_profile(&rt, backend, &append_index, size);
         }
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use common::{Backend, SNAPSHOT_EVERY};
+use common::Backend;
 use futures::TryStreamExt;
 use hnswtune_core::{Error, PromotionRegistry, Trial, TrialId, TrialJournal};
 use hnswtune_journal::object_store::path::Path;
@@ -266,7 +266,6 @@ async fn entry_size_limit_applies_on_append_and_read() {
             .why
             .contains("refused before parsing")
     );
-    let _ = metrics(0.9, 1.0);
 }
 
 /// One step of an interleaving: which handle acts, and whether it appends a new
@@ -338,6 +337,53 @@ proptest! {
             assert_eq!(cold.trials, want);
             assert!(cold.report.skipped.is_empty());
         });
-        let _ = SNAPSHOT_EVERY;
     }
+}
+
+/// A log sink for the tracing test.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn skipped_entries_are_logged_with_their_key() {
+    let logs = LogBuffer::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let backend = Backend::memory();
+            let journal = backend.journal();
+            let idx = index("logged");
+            journal
+                .store()
+                .put(&journal.entry_key(&idx, 1), PutPayload::from_static(b"{oops"))
+                .await
+                .unwrap();
+            let read = journal.read(&idx).await.unwrap();
+            assert_eq!(read.report.skipped.len(), 1);
+        });
+    });
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("WARN"), "{text}");
+    assert!(text.contains("skipping journal entry"), "{text}");
+    assert!(
+        text.contains("trials/logged/entries/00000000000000000001.json"),
+        "{text}"
+    );
 }
