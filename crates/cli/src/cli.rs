@@ -132,6 +132,11 @@ pub struct TuneArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 
+    /// Build each index on every core instead of one thread: faster, but two builds of
+    /// the same config may differ slightly, so trials are not bit-reproducible.
+    #[arg(long)]
+    pub parallel_builds: bool,
+
     /// Where the journal and the promotions live, and which index.
     #[command(flatten)]
     pub target: IndexArgs,

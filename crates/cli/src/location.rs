@@ -59,11 +59,6 @@ impl StoreLocation {
             prefix: prefix.to_owned(),
         })
     }
-
-    /// The URL form, for messages and JSON output.
-    pub fn display_url(&self) -> String {
-        self.to_string()
-    }
 }
 
 /// S3 bucket naming rules: 3 to 63 characters of lowercase letters, digits, '-' and

@@ -1,0 +1,176 @@
+//! Opening a study's store: the journal, the promotion registry, and a first round trip
+//! that turns "unreachable" into one sentence instead of a long retry loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hnswtune_core::{IndexName, Promotion, PromotionRegistry, Trial, TrialJournal};
+use hnswtune_journal::{ObjectStoreJournal, ObjectStorePromotions};
+
+use crate::location::StoreLocation;
+
+/// How long the first request to a store may take before it counts as unreachable.
+/// Object stores retry transient failures for minutes; a person at a terminal wants to
+/// hear about a wrong endpoint in seconds. `HNSWTUNE_STORE_TIMEOUT_SECS` overrides it.
+pub const DEFAULT_PROBE_SECS: u64 = 20;
+
+/// An opened store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// What the user gave, checked.
+    pub location: StoreLocation,
+    /// The journal's location (object store and key prefix).
+    pub journal_location: hnswtune_journal::StoreLocation,
+    /// The trial journal.
+    pub journal: Arc<ObjectStoreJournal>,
+    /// The champion chains.
+    pub registry: Arc<ObjectStorePromotions>,
+    probe: Duration,
+}
+
+/// Parses an `--index` value with a message that says what is allowed.
+pub fn index_name(text: &str) -> anyhow::Result<IndexName> {
+    IndexName::new(text).map_err(|e| {
+        anyhow::anyhow!(
+            "--index {text:?} cannot be used: {e}. An index name becomes part of a storage \
+             key, so it must be 1 to 200 bytes of ASCII letters, digits, '-', '_' or '.', \
+             not starting with '.'."
+        )
+    })
+}
+
+fn probe_timeout() -> Duration {
+    let secs = std::env::var("HNSWTUNE_STORE_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(DEFAULT_PROBE_SECS);
+    Duration::from_secs(secs)
+}
+
+impl Store {
+    /// Checks `--store`, then opens the journal and the registry on it. Nothing is read
+    /// yet; [`Store::read`] and friends bound the first request by the probe timeout.
+    pub fn open(text: &str) -> anyhow::Result<Store> {
+        let location = StoreLocation::parse(text)?;
+        if let StoreLocation::Local(path) = &location
+            && path.exists()
+            && !path.is_dir()
+        {
+            anyhow::bail!(
+                "--store {} is a file, not a directory. Give a directory (it is created if \
+                 missing) or an s3://bucket/prefix URL.",
+                path.display()
+            );
+        }
+        let journal_location = hnswtune_journal::StoreLocation::parse(text)
+            .with_context(|| format!("cannot open the store {location}"))?;
+        let journal = ObjectStoreJournal::open(journal_location.clone())
+            .with_context(|| format!("cannot open the journal in {location}"))?;
+        let registry = ObjectStorePromotions::open(journal_location.clone())
+            .with_context(|| format!("cannot open the promotion registry in {location}"))?;
+        Ok(Store {
+            location,
+            journal_location,
+            journal: Arc::new(journal),
+            registry: Arc::new(registry),
+            probe: probe_timeout(),
+        })
+    }
+
+    /// Runs one store request, turning a timeout into an "unreachable" message.
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        request: impl std::future::Future<Output = Result<T, hnswtune_core::Error>>,
+    ) -> anyhow::Result<T> {
+        match tokio::time::timeout(self.probe, request).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.explain(what, e)),
+            Err(_) => Err(anyhow::anyhow!(
+                "the store {} did not answer within {} s while {what}. Check the path or \
+                 URL, the network, and for S3 the AWS_ENDPOINT, AWS_REGION and credential \
+                 variables (HNSWTUNE_STORE_TIMEOUT_SECS sets this limit).",
+                self.location,
+                self.probe.as_secs()
+            )),
+        }
+    }
+
+    fn explain(&self, what: &str, e: hnswtune_core::Error) -> anyhow::Error {
+        let hint = match (&e, &self.location) {
+            (hnswtune_core::Error::Backend { .. }, StoreLocation::S3 { .. }) => {
+                " The store could not be reached or refused the request: check AWS_ENDPOINT, \
+                 AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that the bucket \
+                 exists."
+            }
+            (hnswtune_core::Error::Backend { .. }, StoreLocation::Local(_)) => {
+                " Check that the directory exists and is readable and writable."
+            }
+            _ => "",
+        };
+        anyhow::anyhow!("{what} in the store {} failed: {e}.{hint}", self.location)
+    }
+
+    /// Every trial of `index`, in creation order.
+    pub async fn trials(&self, index: &IndexName) -> anyhow::Result<Vec<Trial>> {
+        let read = self
+            .bounded(
+                &format!("reading the journal of {index}"),
+                self.journal.read(index),
+            )
+            .await?;
+        for skipped in &read.report.skipped {
+            tracing::warn!(key = %skipped.key, why = %skipped.why, "skipped a journal entry");
+        }
+        Ok(read.trials)
+    }
+
+    /// The promotion history of `index`, oldest first.
+    pub async fn history(&self, index: &IndexName) -> anyhow::Result<Vec<Promotion>> {
+        self.bounded(
+            &format!("reading the promotions of {index}"),
+            self.registry.history(index),
+        )
+        .await
+    }
+
+    /// The indexes that have trials.
+    pub async fn indexes(&self) -> anyhow::Result<Vec<IndexName>> {
+        self.bounded("listing the indexes", self.journal.indexes())
+            .await
+    }
+
+    /// Appends one trial state.
+    pub async fn append(&self, trial: &Trial) -> anyhow::Result<()> {
+        self.bounded(
+            &format!("recording trial {}", trial.id),
+            self.journal.append(trial),
+        )
+        .await
+    }
+
+    /// Rolls `index` back to `to_revision`.
+    pub async fn rollback(
+        &self,
+        index: &IndexName,
+        to_revision: u64,
+        note: &str,
+    ) -> anyhow::Result<Promotion> {
+        let by = whoami();
+        self.bounded(
+            &format!("rolling {index} back to revision {to_revision}"),
+            self.registry.rollback(index, to_revision, &by, note),
+        )
+        .await
+    }
+}
+
+/// Who is acting, for `promoted_by`: `$USER@hnswtune-cli`, or `hnswtune-cli`.
+pub fn whoami() -> String {
+    match std::env::var("USER") {
+        Ok(user) if !user.is_empty() => format!("{user}@hnswtune-cli"),
+        _ => "hnswtune-cli".into(),
+    }
+}

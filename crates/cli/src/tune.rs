@@ -1,0 +1,556 @@
+//! `hnswtune tune`: a study on the user's files, with live progress, that Ctrl-C stops
+//! cleanly and a second run resumes.
+//!
+//! The study is the agent's [`hnswtune_agent::tune`], called one trial at a time so that
+//! a first Ctrl-C lets the current trial finish and be recorded (the journal then holds
+//! only finished trials), and a second Ctrl-C abandons it: the trial is recorded as
+//! failed with the reason "interrupted", so the journal never keeps a trial that looks
+//! like it is still running. Either way the exit code is 130 and running the same
+//! command again resumes: proposals, the champion and the Pareto front are all derived
+//! from the journal.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hnswtune_agent::{AgentConfig, Backends, IndexSettings, StudyBudget, StudyEvent};
+use hnswtune_core::{Objective, Promotion, Trial, TrialState, pareto_front};
+use hnswtune_harness::backend::instant::InstantDistance;
+use hnswtune_harness::{EvalSet, EvalStore, EvaluatorOptions, HnswEvaluator, InMemorySource};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use crate::cli::{TuneArgs, check_min_recall, check_positive};
+use crate::data;
+use crate::store::{Store, index_name, whoami};
+use crate::strategy;
+use crate::table::{Table, build_kind_text, trial_table};
+
+/// Exit code after Ctrl-C, as a shell reports a process ended by SIGINT.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// A storage-safe eval-set name from the queries file and k: the same files give the
+/// same name on every run, so a resumed study measures against the same set.
+fn eval_set_name(queries: &Path, k: usize) -> String {
+    let stem = queries
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("queries");
+    let clean: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    let clean = if clean.is_empty() {
+        "queries".into()
+    } else {
+        clean
+    };
+    format!("{clean}-k{k}")
+}
+
+/// What the observer tracks between events.
+#[derive(Debug, Default)]
+struct Live {
+    /// The trial being built or measured.
+    current: Option<Trial>,
+    /// Trials finished in this run.
+    finished: usize,
+}
+
+/// Draws progress and prints one line per trial.
+struct Progress {
+    multi: MultiProgress,
+    trials: ProgressBar,
+    build: ProgressBar,
+    lines: bool,
+    budget: usize,
+    live: Mutex<Live>,
+}
+
+impl Progress {
+    fn new(budget: usize, lines: bool) -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let trials = multi.add(ProgressBar::new(budget as u64));
+        trials.set_style(
+            ProgressStyle::with_template(
+                "trials {bar:30.cyan/blue} {pos}/{len}  elapsed {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let build = multi.add(ProgressBar::new_spinner());
+        build.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        Progress {
+            multi,
+            trials,
+            build,
+            lines,
+            budget,
+            live: Mutex::new(Live::default()),
+        }
+    }
+
+    fn say(&self, line: &str) {
+        if self.lines {
+            self.multi.suspend(|| println!("{line}"));
+        }
+    }
+
+    fn on_event(&self, event: &StudyEvent) {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            StudyEvent::TrialStarted { trial, seeded } => {
+                live.current = Some((**trial).clone());
+                let what = if *seeded {
+                    "seeding with"
+                } else {
+                    "building and measuring"
+                };
+                self.build.set_message(format!("{what} {}", trial.params));
+                self.build.enable_steady_tick(Duration::from_millis(120));
+            }
+            StudyEvent::TrialFinished { trial } => {
+                live.current = None;
+                live.finished += 1;
+                self.build.disable_steady_tick();
+                self.build.set_message("choosing the next config");
+                self.trials.inc(1);
+                self.say(&trial_line(live.finished, self.budget, trial));
+            }
+            StudyEvent::ChampionRevalidated { trial, regressed } => {
+                live.current = None;
+                let verdict = if *regressed {
+                    "its recall is now below the floor; the study will look for a new one"
+                } else {
+                    "it still meets the floor"
+                };
+                self.say(&format!(
+                    "      champion re-measured on the current data: {}; {verdict}",
+                    metrics_text(trial)
+                ));
+            }
+            StudyEvent::Promoted { promotion, .. } => {
+                self.say(&format!(
+                    "      ★ promoted: revision {} is now the champion ({})",
+                    promotion.revision, promotion.params
+                ));
+            }
+            StudyEvent::PromotionConflict { revision, .. } => {
+                self.say(&format!(
+                    "      another tuner promoted revision {revision} first; re-deciding"
+                ));
+            }
+            StudyEvent::StoreRetry { op, attempt, error } => {
+                self.say(&format!("      store retry {attempt} of {op}: {error}"));
+            }
+            _ => {}
+        }
+    }
+
+    fn current(&self) -> Option<Trial> {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .current
+            .clone()
+    }
+
+    fn finish(&self) {
+        self.build.finish_and_clear();
+        self.trials.finish_and_clear();
+    }
+}
+
+fn metrics_text(trial: &Trial) -> String {
+    match trial.completed_metrics() {
+        Some(m) => format!(
+            "recall {:.4}  p50 {:.1} µs  build {:.2} s ({})",
+            m.recall,
+            m.search_p50_us,
+            m.build_secs,
+            build_kind_text(m.build_kind)
+        ),
+        None => crate::table::state_text(&trial.state),
+    }
+}
+
+fn trial_line(n: usize, budget: usize, trial: &Trial) -> String {
+    format!(
+        "trial {n:>3}/{budget}  {:<36}  {}",
+        trial.params.to_string(),
+        metrics_text(trial)
+    )
+}
+
+/// Listens for Ctrl-C on its own task so that no press is missed between trials.
+fn ctrl_c_channel() -> tokio::sync::mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The budget was spent.
+    Budget,
+    /// The strategy had nothing left to try.
+    Exhausted,
+    /// Ctrl-C after the current trial was recorded.
+    Stopped,
+    /// A second Ctrl-C abandoned the current trial.
+    Abandoned,
+}
+
+/// `hnswtune tune`.
+pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
+    check_min_recall(args.min_recall)?;
+    check_positive(
+        "--k",
+        args.k,
+        "It is the number of neighbours recall@k counts, for example 10.",
+    )?;
+    check_positive(
+        "--budget",
+        args.budget,
+        "It is the number of trials (index builds or re-measurements) to run now.",
+    )?;
+    let index = index_name(&args.target.index)?;
+    let store = Store::open(&args.target.store)?;
+    let earlier = store.trials(&index).await?;
+    let earlier_champion = store.history(&index).await?.pop();
+
+    let metric = data::metric(args.metric);
+    let (base_path, queries_path, gt_path, k) = (
+        args.base.clone(),
+        args.queries.clone(),
+        args.groundtruth.clone(),
+        args.k,
+    );
+    let loaded = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let base = data::load_vectors(&base_path, "--base", "base vectors", metric)?;
+        let queries = data::load_vectors(&queries_path, "--queries", "query vectors", metric)?;
+        data::check_dimensions(&base, &base_path, &queries, &queries_path)?;
+        if k > base.len() {
+            anyhow::bail!(
+                "--k {k} is larger than the {} base vectors in {}: recall@k needs at least k \
+                 vectors to find.",
+                base.len(),
+                base_path.display()
+            );
+        }
+        let truth = gt_path
+            .as_deref()
+            .map(|p| data::load_ground_truth(p, &base, &queries, k))
+            .transpose()?;
+        Ok((base, queries, truth))
+    })
+    .await
+    .context("loading the vectors was interrupted")??;
+    let (base, queries, truth) = loaded;
+    let (base_len, dim, query_len) = (base.len(), base.dim(), queries.len());
+
+    let eval_set = eval_set_name(&args.queries, args.k);
+    let eval_store = EvalStore::new(
+        store.journal_location.store.clone(),
+        store.journal_location.prefix.clone(),
+    );
+    let base = Arc::new(base);
+    if let Some(truth) = &truth {
+        eval_store
+            .put_ground_truth(&eval_set, &base, truth)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot save the ground truth in the store {}",
+                    store.location
+                )
+            })?;
+    }
+    let source = Arc::new(InMemorySource::new());
+    source.insert(&index, Arc::clone(&base));
+    let options = EvaluatorOptions {
+        threads: if args.parallel_builds {
+            EvaluatorOptions::default().threads
+        } else {
+            1
+        },
+        ..EvaluatorOptions::default()
+    };
+    let evaluator =
+        HnswEvaluator::with_options(Arc::new(InstantDistance::default()), source, options)
+            .with_store(eval_store);
+    evaluator.add_eval_set(
+        EvalSet::new(eval_set.clone(), queries, args.k, None)
+            .context("the eval set cannot be built")?,
+    );
+
+    let objective = Objective::new(args.min_recall)?;
+    let mut settings = IndexSettings::new(
+        index.clone(),
+        eval_set.clone(),
+        strategy::proposer(args.strategy, args.seed),
+    )
+    .with_objective(objective.clone());
+    settings.build_seed = args.seed;
+    settings.deterministic = !args.parallel_builds;
+    let config = AgentConfig {
+        min_recall: args.min_recall,
+        agent_id: whoami(),
+        ..AgentConfig::default()
+    };
+    let backends = Backends::new(
+        store.journal.clone(),
+        store.registry.clone(),
+        Arc::new(evaluator),
+    );
+
+    if !json_out {
+        println!(
+            "tuning index {index}: {base_len} base vectors × {dim} ({}), {query_len} queries, \
+             k={}, min recall {}, strategy {}, budget {} trials",
+            metric.as_str(),
+            args.k,
+            args.min_recall,
+            args.strategy.as_str(),
+            args.budget
+        );
+        let counts = crate::inspect::Counts::of(&earlier);
+        if earlier.is_empty() {
+            println!("journal: {} (new study)", store.location);
+        } else {
+            println!(
+                "journal: {} (resuming: {} earlier trials, {} complete{})",
+                store.location,
+                counts.trials,
+                counts.complete,
+                earlier_champion.as_ref().map_or(String::new(), |p| format!(
+                    ", champion revision {} {}",
+                    p.revision, p.params
+                ))
+            );
+        }
+    }
+
+    let progress = Arc::new(Progress::new(args.budget, !json_out));
+    let observer = {
+        let progress = Arc::clone(&progress);
+        move |event: &StudyEvent| progress.on_event(event)
+    };
+    let mut interrupts = ctrl_c_channel();
+    let mut stop_requested = false;
+    let mut ran: Vec<Trial> = Vec::new();
+    let mut promotions: Vec<Promotion> = Vec::new();
+    let mut last_report = None;
+    let started = Instant::now();
+    let mut ending = Ending::Budget;
+    while ran.len() < args.budget {
+        if stop_requested {
+            ending = Ending::Stopped;
+            break;
+        }
+        let study = hnswtune_agent::tune(
+            &config,
+            &backends,
+            &settings,
+            StudyBudget::trials(1),
+            &observer,
+        );
+        tokio::pin!(study);
+        let outcome = loop {
+            tokio::select! {
+                result = &mut study => break Some(result),
+                Some(()) = interrupts.recv() => {
+                    if stop_requested {
+                        break None;
+                    }
+                    stop_requested = true;
+                    progress.say(
+                        "Ctrl-C: finishing and recording the current trial, then stopping \
+                         (press Ctrl-C again to abandon it now)",
+                    );
+                }
+            }
+        };
+        let Some(result) = outcome else {
+            ending = Ending::Abandoned;
+            break;
+        };
+        let report = result
+            .map_err(|e| {
+                progress.finish();
+                anyhow::anyhow!(e)
+            })
+            .with_context(|| format!("the study of index {index} stopped"))?;
+        ran.extend(report.trials.iter().cloned());
+        promotions.extend(report.promotions.iter().cloned());
+        let exhausted = report.exhausted;
+        last_report = Some(report);
+        if exhausted {
+            ending = Ending::Exhausted;
+            break;
+        }
+    }
+    if ending == Ending::Budget && stop_requested {
+        ending = Ending::Stopped;
+    }
+    progress.finish();
+
+    if ending == Ending::Abandoned
+        && let Some(current) = progress.current()
+    {
+        let abandoned = current
+            .fail("interrupted: hnswtune tune was stopped with Ctrl-C before this trial finished");
+        store
+            .append(&abandoned)
+            .await
+            .context("recording the abandoned trial as failed")?;
+        ran.push(abandoned);
+    }
+
+    let all = store.trials(&index).await?;
+    let champion = store.history(&index).await?.pop();
+    let dataset = last_report
+        .as_ref()
+        .map(|r| r.dataset.clone())
+        .or_else(|| ran.last().map(|t| t.dataset.clone()));
+    let same_data: Vec<&Trial> = all
+        .iter()
+        .filter(|t| dataset.as_ref().is_none_or(|d| &t.dataset == d))
+        .collect();
+    let mut front: Vec<Trial> = pareto_front(same_data).into_iter().cloned().collect();
+    front.sort_by(|a, b| {
+        let (ma, mb) = (a.metrics.as_ref(), b.metrics.as_ref());
+        let p = |m: Option<&hnswtune_core::TrialMetrics>| m.map_or(f64::MAX, |m| m.search_p50_us);
+        p(ma).total_cmp(&p(mb))
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "index": index,
+                "store": store.location.to_string(),
+                "ending": format!("{ending:?}").to_lowercase(),
+                "elapsed_secs": elapsed,
+                "trials_run": ran,
+                "promotions": promotions,
+                "champion": champion,
+                "pareto_front": front,
+                "total_trials": all.len(),
+            }))?
+        );
+    } else {
+        print_summary(&SummaryView {
+            store: &store,
+            index: index.as_str(),
+            ran: &ran,
+            promotions: &promotions,
+            champion: champion.as_ref(),
+            front: &front,
+            all: &all,
+            ending,
+            elapsed,
+        });
+    }
+    Ok(match ending {
+        Ending::Budget | Ending::Exhausted => ExitCode::SUCCESS,
+        Ending::Stopped | Ending::Abandoned => ExitCode::from(EXIT_INTERRUPTED),
+    })
+}
+
+struct SummaryView<'a> {
+    store: &'a Store,
+    index: &'a str,
+    ran: &'a [Trial],
+    promotions: &'a [Promotion],
+    champion: Option<&'a Promotion>,
+    front: &'a [Trial],
+    all: &'a [Trial],
+    ending: Ending,
+    elapsed: f64,
+}
+
+fn print_summary(v: &SummaryView<'_>) {
+    let failed = v
+        .ran
+        .iter()
+        .filter(|t| matches!(t.state, TrialState::Failed { .. }))
+        .count();
+    println!();
+    let why = match v.ending {
+        Ending::Budget => "the budget is spent",
+        Ending::Exhausted => "the strategy has tried every config of the space",
+        Ending::Stopped => "stopped by Ctrl-C after the current trial",
+        Ending::Abandoned => "stopped by Ctrl-C; the unfinished trial is recorded as failed",
+    };
+    println!(
+        "ran {} trials in {:.1} s ({failed} failed, {} promotions): {why}",
+        v.ran.len(),
+        v.elapsed,
+        v.promotions.len()
+    );
+    match v.champion {
+        Some(p) => {
+            let m = p.metrics.as_ref();
+            println!(
+                "champion: revision {}, trial {}, {}{}",
+                p.revision,
+                p.trial_id,
+                p.params,
+                m.map_or(String::new(), |m| format!(
+                    "  recall {:.4}  p50 {:.1} µs  p95 {:.1} µs  build {:.2} s  {:.1} MiB",
+                    m.recall,
+                    m.search_p50_us,
+                    m.search_p95_us,
+                    m.build_secs,
+                    m.index_bytes as f64 / (1024.0 * 1024.0)
+                ))
+            );
+        }
+        None => println!(
+            "champion: none yet. No trial met the recall floor; raise --budget, or lower \
+             --min-recall if the floor cannot be met."
+        ),
+    }
+    if !v.front.is_empty() {
+        let ids: Vec<_> = v.front.iter().map(|t| t.id).collect();
+        println!(
+            "Pareto front (recall ↑, p50 ↓, bytes ↓, build ↓) over the {} trials on this data:",
+            v.all.iter().filter(|t| t.is_complete()).count()
+        );
+        print!(
+            "{}",
+            trial_table(v.front, v.champion.map(|p| p.trial_id), &ids)
+        );
+    }
+    let mut journal = Table::new(["journal", "trials", "index"]);
+    journal.row([
+        v.store.location.to_string(),
+        v.all.len().to_string(),
+        v.index.to_string(),
+    ]);
+    print!("{journal}");
+    println!(
+        "plot it: hnswtune report --store {} --index {} --out report.svg",
+        v.store.location, v.index
+    );
+}
