@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_main};
 use hnswtune_bench_propose::history;
 use hnswtune_core::{Objective, SearchSpace};
 use hnswtune_propose::{AnalyticLandscape, ProposalContext, StrategyKind, run_replay};
@@ -52,5 +52,12 @@ fn efficiency(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, latency, efficiency);
-criterion_main!(benches);
+mod group {
+    #![allow(
+        missing_docs,
+        reason = "criterion_group! generates an undocumented public function"
+    )]
+    use super::{efficiency, latency};
+    criterion::criterion_group!(benches, latency, efficiency);
+}
+criterion_main!(group::benches);

@@ -143,7 +143,9 @@ impl Landscape {
             } else {
                 entry.len()
             };
-            let metrics = t.metrics.clone().unwrap_or_else(|| unreachable_metrics());
+            let Some(metrics) = t.metrics.clone() else {
+                continue;
+            };
             let secs = builds.entry(key).or_default().entry(repeat).or_insert(0.0);
             *secs = secs.max(metrics.build_secs);
             entry.push((repeat, metrics));
@@ -278,26 +280,6 @@ impl Landscape {
             trials: 0,
             secs: 0.0,
         }
-    }
-}
-
-/// Only reachable if a completed trial lacked metrics, which `from_trials` filters out.
-fn unreachable_metrics() -> TrialMetrics {
-    TrialMetrics {
-        build_secs: 0.0,
-        search_p50_us: 0.0,
-        search_p95_us: 0.0,
-        search_p99_us: 0.0,
-        qps: 0.0,
-        recall: 0.0,
-        recall_tolerant: 0.0,
-        k: 1,
-        index_bytes: 0,
-        vector_count: 0,
-        eval_query_count: 0,
-        brute_force_us: 0.0,
-        search_secs: 0.0,
-        build_kind: BuildKind::Fresh,
     }
 }
 
