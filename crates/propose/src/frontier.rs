@@ -262,64 +262,81 @@ struct Picture<'l, 't> {
     lattice: &'l Lattice<'l>,
     m: usize,
     n: u64,
-    groups: BTreeMap<Point, GroupObs<'t>>,
+    /// Lattice dims of the group coordinates: every dim but the monotone one, with the
+    /// build axis (if any) moved last so that groups differing only along it are
+    /// contiguous and ordered in `groups`.
+    gdims: Vec<usize>,
+    /// Opened groups, sorted by their coordinates.
+    groups: Vec<(Point, GroupObs<'t>)>,
+    /// Largest clearly infeasible `s` among the groups of the same partition from this
+    /// one on (aligned with `groups`).
+    suffix_infeasible: Vec<Option<u64>>,
     /// Bound from the cheapest cost measured at each `s` over all groups.
     global: Envelope,
-    /// Group coordinate of the build axis: the first ordered build-time parameter,
-    /// along which recall and latency are taken to grow.
-    axis: Option<usize>,
-    /// Opened groups that differ only on the build axis, sorted along it.
-    partitions: BTreeMap<Point, Partition>,
+    /// True when the last group coordinate is the build axis: the first ordered
+    /// build-time parameter, along which recall and latency are taken to grow.
+    axis: bool,
     tolerance: f64,
-}
-
-/// The opened groups of one partition, sorted along the build axis.
-#[derive(Debug, Default)]
-struct Partition {
-    /// `(axis index, group)`, ascending.
-    groups: Vec<(u64, Point)>,
-    /// Largest clearly infeasible `s` among `groups[i..]`.
-    suffix_infeasible: Vec<Option<u64>>,
-    /// `(axis index, hi)` of the groups with a feasible measurement, ascending.
-    his: Vec<(u64, u64)>,
 }
 
 impl Picture<'_, '_> {
     fn group_of(&self, p: &[u64]) -> Point {
-        p.iter()
-            .enumerate()
-            .filter(|&(d, _)| d != self.m)
-            .map(|(_, &i)| i)
-            .collect()
+        self.gdims.iter().map(|&d| p[d]).collect()
     }
 
     fn point_of(&self, g: &[u64], s: u64) -> Point {
-        let mut p = Vec::with_capacity(g.len() + 1);
-        p.extend_from_slice(&g[..self.m]);
-        p.push(s);
-        p.extend_from_slice(&g[self.m..]);
+        let mut p = vec![0; g.len() + 1];
+        for (k, &d) in self.gdims.iter().enumerate() {
+            p[d] = g[k];
+        }
+        p[self.m] = s;
         p
     }
 
     /// The lattice dim of group coordinate `k`.
     fn dim(&self, k: usize) -> usize {
-        if k < self.m { k } else { k + 1 }
+        self.gdims[k]
     }
 
-    /// The partition key of `g` and its index on the build axis.
-    fn split(&self, g: &[u64]) -> (Point, u64) {
-        match self.axis {
-            Some(k) => {
-                let mut key = g.to_vec();
-                let a = key.remove(k);
-                (key, a)
-            }
-            None => (g.to_vec(), 0),
+    fn obs(&self, g: &[u64]) -> Option<&GroupObs<'_>> {
+        self.groups
+            .binary_search_by(|(h, _)| h.as_slice().cmp(g))
+            .ok()
+            .map(|i| &self.groups[i].1)
+    }
+
+    /// The range of `groups` that shares `g`'s partition (all coordinates but the
+    /// axis), and the position where `g`'s axis value would go in it.
+    fn partition(&self, g: &[u64]) -> (std::ops::Range<usize>, usize) {
+        if !self.axis || g.is_empty() {
+            let i = self.groups.partition_point(|(h, _)| h.as_slice() < g);
+            let j = self.groups.partition_point(|(h, _)| h.as_slice() <= g);
+            return (i..j, i);
+        }
+        let (key, a) = (&g[..g.len() - 1], g[g.len() - 1]);
+        fn prefix(h: &[u64]) -> &[u64] {
+            &h[..h.len() - 1]
+        }
+        let lo = self.groups.partition_point(|(h, _)| prefix(h) < key);
+        let hi = self.groups.partition_point(|(h, _)| prefix(h) <= key);
+        let pos = lo + self.groups[lo..hi].partition_point(|(h, _)| h[h.len() - 1] < a);
+        (lo..hi, pos)
+    }
+
+    /// The unit coordinate of axis index `a`.
+    fn axis_unit(&self, a: u64) -> f64 {
+        match (self.axis, self.gdims.last()) {
+            (true, Some(&d)) => self.lattice.unit(d, a),
+            _ => 0.0,
         }
     }
 
-    fn axis_unit(&self, a: u64) -> f64 {
-        self.axis.map_or(0.0, |k| self.lattice.unit(self.dim(k), a))
+    fn axis_of(&self, g: &[u64]) -> u64 {
+        if self.axis {
+            g.last().copied().unwrap_or(0)
+        } else {
+            0
+        }
     }
 
     fn value(&self, s: u64) -> f64 {
@@ -329,11 +346,25 @@ impl Picture<'_, '_> {
     /// The largest clearly infeasible `s` of a larger build in `g`'s partition: recall
     /// grows along the build axis, so `g` is infeasible there too.
     fn inferred_floor(&self, g: &[u64]) -> Option<u64> {
-        self.axis?;
-        let (key, a) = self.split(g);
-        let part = self.partitions.get(&key)?;
-        let pos = part.groups.partition_point(|(x, _)| *x <= a);
-        part.suffix_infeasible.get(pos).copied().flatten()
+        if !self.axis {
+            return None;
+        }
+        let (range, pos) = self.partition(g);
+        let a = self.axis_of(g);
+        let after = if self
+            .groups
+            .get(pos)
+            .is_some_and(|(h, _)| self.axis_of(h) == a)
+        {
+            pos + 1
+        } else {
+            pos
+        };
+        if after < range.end {
+            self.suffix_infeasible[after]
+        } else {
+            None
+        }
     }
 
     /// A lower bound on the cost of group `g` at `s`: from the cheapest measurement of
@@ -342,14 +373,20 @@ impl Picture<'_, '_> {
     fn cost_bound(&self, g: &[u64], s: u64) -> f64 {
         let v = self.value(s);
         let mut bound = self.global.at(s, v);
-        let (key, a) = self.split(g);
-        if let Some(part) = self.partitions.get(&key) {
-            let pos = part.groups.partition_point(|(x, _)| *x <= a);
-            for (_, h) in &part.groups[pos.saturating_sub(2)..pos] {
-                if let Some(obs) = self.groups.get(h) {
-                    bound = bound.max(self.envelope_at(&obs.summary, s, v));
-                }
-            }
+        let (range, pos) = self.partition(g);
+        let a = self.axis_of(g);
+        let end = if self
+            .groups
+            .get(pos)
+            .is_some_and(|(h, _)| self.axis_of(h) == a)
+        {
+            pos + 1
+        } else {
+            pos
+        };
+        let start = end.saturating_sub(2).max(range.start);
+        for (_, obs) in &self.groups[start..end] {
+            bound = bound.max(self.envelope_at(&obs.summary, s, v));
         }
         bound
     }
@@ -375,47 +412,44 @@ impl Picture<'_, '_> {
 
     /// The `hi` of the nearest build of `g`'s partition that has one, else mid-ladder.
     fn guess(&self, g: &[u64]) -> u64 {
-        let (key, a) = self.split(g);
-        let here = self.axis_unit(a);
-        self.partitions
-            .get(&key)
-            .and_then(|part| {
-                let pos = part.his.partition_point(|(x, _)| *x < a);
-                [pos.checked_sub(1), Some(pos)]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|i| part.his.get(i))
-                    .min_by(|x, y| {
-                        (self.axis_unit(x.0) - here)
-                            .abs()
-                            .total_cmp(&(self.axis_unit(y.0) - here).abs())
-                            .then(x.0.cmp(&y.0))
-                    })
+        let (range, pos) = self.partition(g);
+        let here = self.axis_unit(self.axis_of(g));
+        let below = self.groups[range.start..pos]
+            .iter()
+            .rev()
+            .find_map(|(h, o)| o.hi().map(|hi| (self.axis_of(h), hi)));
+        let above = self.groups[pos..range.end]
+            .iter()
+            .find_map(|(h, o)| o.hi().map(|hi| (self.axis_of(h), hi)));
+        [below, above]
+            .into_iter()
+            .flatten()
+            .min_by(|x, y| {
+                (self.axis_unit(x.0) - here)
+                    .abs()
+                    .total_cmp(&(self.axis_unit(y.0) - here).abs())
+                    .then(x.0.cmp(&y.0))
             })
-            .map(|&(_, hi)| hi)
+            .map(|(_, hi)| hi)
             .unwrap_or_else(|| self.lattice.index_at_unit(self.m, 0.5))
     }
 
     /// Distance along the build axis to the nearest opened group of the partition
     /// (1 when the partition has none): larger gaps are explored first.
     fn gap(&self, g: &[u64]) -> f64 {
-        let (key, a) = self.split(g);
-        let here = self.axis_unit(a);
-        let Some(part) = self.partitions.get(&key) else {
-            return 1.0;
-        };
-        let pos = part.groups.partition_point(|(x, _)| *x < a);
+        let (range, pos) = self.partition(g);
+        let here = self.axis_unit(self.axis_of(g));
         [pos.checked_sub(1), Some(pos)]
             .into_iter()
             .flatten()
-            .filter_map(|i| part.groups.get(i))
-            .map(|(x, _)| (self.axis_unit(*x) - here).abs())
+            .filter(|i| range.contains(i))
+            .map(|i| (self.axis_unit(self.axis_of(&self.groups[i].0)) - here).abs())
             .fold(1.0, f64::min)
     }
 
     fn plan(&self, g: &[u64]) -> Plan {
         let empty = GroupObs::default();
-        let obs = self.groups.get(g).unwrap_or(&empty);
+        let obs = self.obs(g).unwrap_or(&empty);
         let hi = obs.hi();
         let own_lo = obs
             .summary
@@ -473,16 +507,22 @@ impl Proposer for Frontier {
                     .map(|p| lattice.decode(&p)),
             );
         };
+        let axis_dim =
+            (0..lattice.dims()).find(|&d| d != m && lattice.build[d] && lattice.ordered(d));
+        let mut gdims: Vec<usize> = (0..lattice.dims())
+            .filter(|&d| d != m && Some(d) != axis_dim)
+            .collect();
+        gdims.extend(axis_dim);
+        let axis = axis_dim.is_some();
         let mut picture = Picture {
             lattice: &lattice,
             m,
             n: lattice.cards[m],
-            groups: BTreeMap::new(),
             global: Envelope::default(),
-            axis: (0..lattice.dims())
-                .filter(|&d| d != m)
-                .position(|d| lattice.build[d] && lattice.ordered(d)),
-            partitions: BTreeMap::new(),
+            gdims,
+            groups: Vec::new(),
+            suffix_infeasible: Vec::new(),
+            axis,
             tolerance: self.config.noise_tolerance,
         };
         let mut built: HashSet<u128, BuildHasherDefault<FxHasher>> = HashSet::default();
@@ -527,7 +567,7 @@ impl Proposer for Frontier {
             obs.visited.dedup();
         }
         list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        picture.groups = list.into_iter().collect();
+        picture.groups = list;
         let mut cheapest: BTreeMap<u64, f64> = BTreeMap::new();
         let mut best: Option<(f64, Point)> = None;
         for (g, obs) in picture.groups.iter_mut() {
@@ -547,46 +587,31 @@ impl Proposer for Frontier {
                 let slot = cheapest.entry(s).or_insert(f64::INFINITY);
                 *slot = slot.min(cost);
                 if feasible && best.as_ref().is_none_or(|(b, _)| cost < *b) {
-                    let mut p = g.clone();
-                    p.insert(m, s);
+                    let mut p = vec![0; g.len() + 1];
+                    for (k, &d) in picture.gdims.iter().enumerate() {
+                        p[d] = g[k];
+                    }
+                    p[m] = s;
                     best = Some((cost, p));
                 }
             }
         }
         let cheapest: Vec<(u64, f64)> = cheapest.into_iter().collect();
         picture.global = Envelope::new(&cheapest, |s| picture.value(s));
-        let mut partitions: BTreeMap<Point, Partition> = BTreeMap::new();
-        for (g, obs) in &picture.groups {
-            let (key, a) = picture.split(g);
-            let part = partitions.entry(key).or_default();
-            part.groups.push((a, g.clone()));
-            part.suffix_infeasible.push(obs.clearly_infeasible);
-            if let Some(hi) = obs.hi() {
-                part.his.push((a, hi));
+        let mut suffix = vec![None; picture.groups.len()];
+        let mut running: Option<u64> = None;
+        for i in (0..picture.groups.len()).rev() {
+            let same_partition = i + 1 < picture.groups.len() && {
+                let (a, b) = (&picture.groups[i].0, &picture.groups[i + 1].0);
+                !axis || a[..a.len() - 1] == b[..b.len() - 1]
+            };
+            if !same_partition {
+                running = None;
             }
+            running = running.max(picture.groups[i].1.clearly_infeasible);
+            suffix[i] = running;
         }
-        for part in partitions.values_mut() {
-            // Groups arrive sorted (the map is ordered and the axis is one coordinate
-            // of the key), but sorting keeps that an explicit invariant.
-            let mut order: Vec<usize> = (0..part.groups.len()).collect();
-            order.sort_by_key(|&i| part.groups[i].0);
-            part.groups = order.iter().map(|&i| part.groups[i].clone()).collect();
-            let inf: Vec<Option<u64>> = order.iter().map(|&i| part.suffix_infeasible[i]).collect();
-            let mut running = None;
-            part.suffix_infeasible = inf
-                .iter()
-                .rev()
-                .map(|&x| {
-                    running = running.max(x);
-                    running
-                })
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            part.his.sort_unstable();
-        }
-        picture.partitions = partitions;
+        picture.suffix_infeasible = suffix;
         let incumbent = best.as_ref().map(|(c, _)| *c);
         let dominated = |bound: f64| incumbent.is_some_and(|c| bound >= c);
 
@@ -597,7 +622,12 @@ impl Proposer for Frontier {
             if let Some(s) = plan.probe
                 && !dominated(plan.bound)
             {
-                return Ok(Some(lattice.decode(&picture.point_of(&g, s))));
+                let p = picture.point_of(&g, s);
+                if fresh(&lattice, &view, &p) {
+                    if fresh(&lattice, &view, &p) {
+                        return Ok(Some(lattice.decode(&p)));
+                    }
+                }
             }
         }
 
@@ -614,7 +644,7 @@ impl Proposer for Frontier {
             let g = picture.group_of(p);
             neighbours(&picture, &g, &mut candidates);
         }
-        let group_dims: Vec<usize> = (0..lattice.dims()).filter(|&d| d != m).collect();
+        let group_dims: Vec<usize> = picture.gdims.clone();
         let axes: Vec<AxisOrder> = group_dims
             .iter()
             .map(|&d| {
@@ -660,7 +690,9 @@ impl Proposer for Frontier {
             }
         }
         if let Some((_, p)) = choice {
-            return Ok(Some(lattice.decode(&p)));
+            if fresh(&lattice, &view, &p) {
+                return Ok(Some(lattice.decode(&p)));
+            }
         }
 
         // 3. Every candidate is resolved: the nearest unvisited config to the incumbent.
@@ -703,6 +735,13 @@ fn centre_distance(picture: &Picture<'_, '_>, g: &[u64], centre: &[u64]) -> f64 
         .fold(0.0, f64::max)
 }
 
+/// True when `p` lies in the lattice and is not in the history: the last check before a
+/// probe is returned, so that a bookkeeping slip degrades to the fallback scan rather
+/// than to a repeated config.
+fn fresh(lattice: &Lattice<'_>, view: &HistoryView<'_>, p: &[u64]) -> bool {
+    p.iter().zip(&lattice.cards).all(|(&i, &c)| i < c) && !view.contains(lattice, p)
+}
+
 /// The mixed-radix rank of the coordinates of `p` on the dims `keep` selects.
 fn rank_where(lattice: &Lattice<'_>, p: &[u64], keep: impl Fn(usize) -> bool) -> u128 {
     p.iter()
@@ -740,7 +779,7 @@ impl RankKey {
 /// the group coordinates.
 fn unopened_in_order(picture: &Picture<'_, '_>, limit: usize, out: &mut BTreeSet<Point>) {
     let lattice = picture.lattice;
-    let dims: Vec<usize> = (0..lattice.dims()).filter(|&d| d != picture.m).collect();
+    let dims: Vec<usize> = picture.gdims.clone();
     if dims.is_empty() {
         out.insert(Vec::new());
         return;
@@ -766,7 +805,7 @@ fn unopened_in_order(picture: &Picture<'_, '_>, limit: usize, out: &mut BTreeSet
                 .unwrap_or(0);
             if shell == depth {
                 scanned += 1;
-                if !picture.groups.contains_key(&g) {
+                if picture.obs(&g).is_none() {
                     out.insert(g);
                     found += 1;
                     if found >= limit {
