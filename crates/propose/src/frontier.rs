@@ -624,9 +624,7 @@ impl Proposer for Frontier {
             {
                 let p = picture.point_of(&g, s);
                 if fresh(&lattice, &view, &p) {
-                    if fresh(&lattice, &view, &p) {
-                        return Ok(Some(lattice.decode(&p)));
-                    }
+                    return Ok(Some(lattice.decode(&p)));
                 }
             }
         }
