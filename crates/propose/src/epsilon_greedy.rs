@@ -7,14 +7,17 @@
 //! history; failing that the latest trial; failing that the space's defaults) is
 //! perturbed on every axis at once (exploitation): an integer parameter moves by a step
 //! drawn from its step set, with a random sign, and snaps to the nearest allowed value;
-//! a categorical parameter switches to another label with probability 1/4. Configs
-//! already in the history are skipped; after `attempts` draws the strategy falls back
+//! a categorical parameter switches to another label with probability 1/4. With
+//! probability `search_move_probability` (0.5) only the search-time parameters move,
+//! which reuses the anchor's build; the seed moved every axis, which a value of 0
+//! restores. Configs already in the history are skipped; after `attempts` draws the strategy falls back
 //! to the unvisited config nearest to the anchor, so it never gives up before the space
 //! is exhausted.
 //!
 //! The seed (`propose_next_config`) used ε = 0.25, steps ±10/20/40 on
 //! `ef_construction` and ±5/10/20 on `ef_search`, and 32 attempts; those are the
-//! defaults here ([`EpsilonGreedyConfig::default`]). A parameter without a configured
+//! defaults here ([`EpsilonGreedyConfig::default`]), together with the search-time
+//! moves above. A parameter without a configured
 //! step set moves by 1, 2 or 4 ladder positions.
 //!
 //! Source: the ε-greedy rule of Sutton and Barto, "Reinforcement Learning: An
@@ -22,7 +25,8 @@
 //!
 //! ## Invariants
 //!
-//! - ε lies in `[0, 1]`, every step set is non-empty and positive, and `attempts ≥ 1`;
+//! - ε and `search_move_probability` lie in `[0, 1]`, every step set is non-empty and
+//!   positive, and `attempts ≥ 1`;
 //!   [`EpsilonGreedy::new`] refuses anything else with
 //!   [`ProposeError::InvalidConfig`].
 //! - Snapping keeps every proposal on the ladder; the RNG is derived from the seed and
@@ -49,11 +53,15 @@ pub struct EpsilonGreedyConfig {
     pub steps: BTreeMap<String, Vec<i64>>,
     /// Draws before falling back to the nearest unvisited config (at least 1).
     pub attempts: u32,
+    /// Probability, in `[0, 1]`, that a local move perturbs only the search-time
+    /// parameters, reusing the anchor's build. The seed perturbed every axis (0); the
+    /// default of 0.5 makes half the moves cheap.
+    pub search_move_probability: f64,
 }
 
 impl Default for EpsilonGreedyConfig {
     /// The seed's behaviour: ε = 0.25, `ef_construction` ±10/20/40, `ef_search`
-    /// ±5/10/20, 32 attempts, seed 0.
+    /// ±5/10/20, 32 attempts, seed 0; plus search-time-only moves half the time.
     fn default() -> Self {
         EpsilonGreedyConfig {
             seed: 0,
@@ -63,6 +71,7 @@ impl Default for EpsilonGreedyConfig {
                 (EF_SEARCH.to_owned(), vec![5, 10, 20]),
             ]),
             attempts: 32,
+            search_move_probability: 0.5,
         }
     }
 }
@@ -102,6 +111,12 @@ impl EpsilonGreedy {
                 ));
             }
         }
+        if !(0.0..=1.0).contains(&config.search_move_probability) {
+            return Err(ProposeError::invalid(
+                "search_move_probability",
+                format!("{} is outside [0, 1]", config.search_move_probability),
+            ));
+        }
         if config.attempts == 0 {
             return Err(ProposeError::invalid("attempts", "must be at least 1"));
         }
@@ -125,9 +140,11 @@ impl EpsilonGreedy {
 
     fn perturb(&self, lattice: &Lattice<'_>, anchor: &[u64], rng: &mut impl Rng) -> Point {
         let mut point = anchor.to_vec();
+        let has_search = (0..lattice.dims()).any(|d| !lattice.build[d] && lattice.cards[d] > 1);
+        let search_only = has_search && rng.gen_bool(self.config.search_move_probability);
         for (d, slot) in point.iter_mut().enumerate() {
             let card = lattice.cards[d];
-            if card <= 1 {
+            if card <= 1 || (search_only && lattice.build[d]) {
                 continue;
             }
             if !lattice.ordered(d) {
