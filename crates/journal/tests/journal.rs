@@ -372,7 +372,10 @@ fn skipped_entries_are_logged_with_their_key() {
             let idx = index("logged");
             journal
                 .store()
-                .put(&journal.entry_key(&idx, 1), PutPayload::from_static(b"{oops"))
+                .put(
+                    &journal.entry_key(&idx, 1),
+                    PutPayload::from_static(b"{oops"),
+                )
                 .await
                 .unwrap();
             let read = journal.read(&idx).await.unwrap();
