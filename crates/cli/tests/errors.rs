@@ -63,12 +63,16 @@ fn a_malformed_fvecs_names_the_byte_offset() {
     let f = Fixture::new(50, 5, 8);
     let bad = f.path("truncated.fvecs");
     let mut bytes = std::fs::read(&f.base).unwrap();
-    // Three whole rows of 4 + 8 × 4 bytes, then half a row.
+    // Three whole rows of 4 + 8 × 4 bytes, then a dimension and 14 of the 32 bytes the
+    // fourth row needs: the reader stops at the fourth row's components, byte 112.
     bytes.truncate(3 * 36 + 18);
     std::fs::write(&bad, bytes).unwrap();
     let args = tune_args(&f, Fixture::s(&bad), Fixture::s(&f.queries));
     let msg = hnswtune(&args).user_error(&["truncated.fvecs", "byte offset"]);
-    assert!(msg.contains("108"), "the offset of the broken row: {msg}");
+    assert!(
+        msg.contains("byte offset 112"),
+        "the offset of the broken row: {msg}"
+    );
 
     let text = f.path("text.fvecs");
     std::fs::write(&text, "this is not a vector file\n").unwrap();
