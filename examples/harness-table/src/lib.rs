@@ -13,7 +13,8 @@ pub fn data_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("HNSWTUNE_DATA") {
         return PathBuf::from(dir);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/debian-descriptions-minilm")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/datasets/debian-descriptions-minilm")
 }
 
 /// The MiniLM base, the eval set (1000 queries, k = 10) and the shipped exact top-100 ids.
@@ -29,7 +30,8 @@ pub struct MiniLm {
 /// Loads the data set from [`data_dir`].
 pub fn load(k: usize) -> anyhow::Result<MiniLm> {
     let dir = data_dir();
-    let base = read_fvecs(dir.join("base.fvecs")).with_context(|| format!("loading from {}", dir.display()))?;
+    let base = read_fvecs(dir.join("base.fvecs"))
+        .with_context(|| format!("loading from {}", dir.display()))?;
     let queries = read_fvecs(dir.join("query.fvecs"))?;
     let truth = read_ivecs(dir.join("groundtruth.ivecs"))?;
     let texts = std::fs::read_to_string(dir.join("texts_query.txt"))

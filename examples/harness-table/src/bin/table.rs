@@ -1,0 +1,168 @@
+//! The harness table on the MiniLM data set, side by side with hnswlib and numpy, in one run.
+//!
+//! ```text
+//! pip install numpy hnswlib
+//! cargo run --release -p hnswtune-example-harness --bin table
+//! ```
+//!
+//! Prints: exact ground truth time (ours against numpy's `queries @ base.T` + `argpartition`)
+//! and its agreement with the shipped `groundtruth.ivecs`; then, for a handful of configs,
+//! build seconds, recall@10 (plain and tolerant), p50/p95 and index bytes for
+//! instant-distance, followed by hnswlib (M = 32) at the same ef values; then the wall time
+//! of a build trial against a search-only trial. `--gt-only` stops after the ground truth.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use hnswtune_core::{BuildKind, EF_CONSTRUCTION, EF_SEARCH, EvalRequest, IndexName, Params};
+use hnswtune_harness::backend::instant::InstantDistance;
+use hnswtune_harness::latency::{LatencyOptions, median};
+use hnswtune_harness::{EvaluatorOptions, HnswEvaluator, InMemorySource, ground_truth};
+
+const EF_CONSTRUCTION_VALUES: [i64; 2] = [40, 100];
+const EF_SEARCH_VALUES: [i64; 3] = [10, 40, 100];
+
+fn python(args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/side_by_side.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .context("running python3 (pip install numpy hnswlib)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn main() -> anyhow::Result<()> {
+    let data = hnswtune_example_harness::load(10)?;
+    let dir = hnswtune_example_harness::data_dir();
+    let dir_str = dir.to_string_lossy().to_string();
+    let base = &data.base;
+    let queries = &data.eval.queries;
+    println!(
+        "data: {} base × {} dims (cosine), {} queries, {} threads",
+        base.len(),
+        base.dim(),
+        queries.len(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    // Ground truth: ours (k = 100, median of 3) against numpy's, in the same run.
+    let mut ours = Vec::new();
+    let mut truth = None;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let t = ground_truth::compute(base, queries, 100)?;
+        ours.push(started.elapsed().as_secs_f64());
+        truth = Some(t);
+    }
+    let truth = truth.context("ground truth")?;
+    let numpy = python(&["gt", &dir_str, "100"])?;
+    let numpy_secs = numpy["numpy_secs"].as_f64().unwrap_or(f64::NAN);
+    let ours_secs = median(&mut ours);
+    let mut agree = 0usize;
+    for q in 0..queries.len() {
+        let shipped = &data.shipped_truth[q * 100..q * 100 + 10];
+        agree += truth
+            .ids(q, 10)
+            .iter()
+            .filter(|id| shipped.contains(id))
+            .count();
+    }
+    println!(
+        "ground truth k=100: ours {:.3}s, numpy {} {:.3}s, ratio {:.2}x; brute force {:.0}us/query single-threaded",
+        ours_secs,
+        numpy["numpy"].as_str().unwrap_or("?"),
+        numpy_secs,
+        ours_secs / numpy_secs,
+        truth.brute_force_us_per_query
+    );
+    println!(
+        "agreement of our top-10 with the shipped groundtruth.ivecs: {:.5}",
+        agree as f64 / (queries.len() * 10) as f64
+    );
+
+    if std::env::args().any(|a| a == "--gt-only") {
+        return Ok(());
+    }
+
+    let index = IndexName::new("minilm-20k")?;
+    let source = Arc::new(InMemorySource::new());
+    source.insert(&index, Arc::clone(base));
+    let options = EvaluatorOptions {
+        latency: LatencyOptions {
+            warmup_queries: 100,
+            repeats: 3,
+        },
+        ..EvaluatorOptions::default()
+    };
+    let evaluator =
+        HnswEvaluator::with_options(Arc::new(InstantDistance::default()), source, options);
+    evaluator.add_eval_set(data.eval.clone());
+
+    println!();
+    println!(
+        "| backend | ef_construction | ef_search | build s | recall@10 | tolerant | p50 us | p95 us | index bytes | trial wall s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut build_trials = Vec::new();
+    let mut search_trials = Vec::new();
+    for ef_construction in EF_CONSTRUCTION_VALUES {
+        for ef_search in EF_SEARCH_VALUES {
+            let request = EvalRequest {
+                index: index.clone(),
+                eval_set: data.eval.name.clone(),
+                params: Params::new()
+                    .with(EF_CONSTRUCTION, ef_construction)
+                    .with(EF_SEARCH, ef_search),
+                seed: 1,
+                deterministic: false,
+            };
+            let started = Instant::now();
+            let m = evaluator.measure(&request)?;
+            let wall = started.elapsed().as_secs_f64();
+            match m.metrics.build_kind {
+                BuildKind::Fresh => build_trials.push(wall),
+                _ => search_trials.push(wall),
+            }
+            println!(
+                "| instant-distance 0.6.1 | {ef_construction} | {ef_search} | {:.2} | {:.4} | {:.4} | {:.1} | {:.1} | {} | {:.2} |",
+                m.original_build_secs,
+                m.metrics.recall,
+                m.metrics.recall_tolerant,
+                m.metrics.search_p50_us,
+                m.metrics.search_p95_us,
+                m.metrics.index_bytes,
+                wall
+            );
+        }
+    }
+    let efc: Vec<String> = EF_CONSTRUCTION_VALUES.iter().map(i64::to_string).collect();
+    let efs: Vec<String> = EF_SEARCH_VALUES.iter().map(i64::to_string).collect();
+    let hnswlib = python(&["hnswlib", &dir_str, &efc.join(","), &efs.join(",")])?;
+    for row in hnswlib["rows"].as_array().into_iter().flatten() {
+        println!(
+            "| hnswlib {} (M=32, Python) | {} | {} | {:.2} | {:.4} | | {:.1} | | | |",
+            hnswlib["hnswlib"].as_str().unwrap_or("?"),
+            row["ef_construction"],
+            row["ef_search"],
+            row["build_secs"].as_f64().unwrap_or(f64::NAN),
+            row["recall"].as_f64().unwrap_or(f64::NAN),
+            row["p50_us"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+    let build = median(&mut build_trials);
+    let search = median(&mut search_trials);
+    println!();
+    println!(
+        "trial wall time: build trial median {build:.2}s, search-only trial median {search:.2}s ({:.1}% of a build trial)",
+        100.0 * search / build
+    );
+    Ok(())
+}
