@@ -80,3 +80,8 @@ pub mod prelude {
     #[cfg(feature = "propose")]
     pub use hnswtune_propose::{ProposalContext, Proposer};
 }
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(all(doctest, feature = "agent", feature = "harness", feature = "journal"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
