@@ -14,31 +14,37 @@
 //! are averaged; a config is feasible when its mean recall meets the floor):
 //!
 //! 1. **Bracket per group.** `hi` is the smallest feasible monotone value measured,
-//!    `lo` the largest infeasible one below it. Recall monotone in the build-time
-//!    parameters adds an inferred `lo`: a config no larger than an infeasible config
-//!    of a larger build is infeasible too. An inference that contradicts the group's
-//!    own measurements (noise) is dropped. Unmeasured values strictly between `lo`
-//!    and `hi` form the open range; the group is resolved when it is empty.
-//! 2. **Next probe in a group.** A fresh group starts at the `hi` of the nearest group
-//!    that has one (neighbouring builds need similar `ef_search`), or mid-ladder. With
-//!    both ends known it bisects the open range; with one end known it gallops away
-//!    from it by 1, 2, 4, ... steps.
-//! 3. **Bounds and dominance.** Latency is monotone in the monotone parameter, so a
-//!    group's optimum costs at least its own cost at `lo` and at least the cheapest
-//!    cost any group measured at or below `lo + 1`. A group whose bound, lowered by
-//!    the noise tolerance, is not below the incumbent's cost is dominated. This is
-//!    FAISS's `OperatingPoints` pruning in `ParameterSpace::explore`, which FAISS
-//!    applies to search-time parameters only; here the inferred brackets carry it
-//!    across builds.
+//!    `lo` the largest infeasible one below it. The *build axis* is the first ordered
+//!    build-time parameter (`ef_construction`); groups that differ only along it form a
+//!    partition. Recall grows along the axis, so a value no larger than a *clearly*
+//!    infeasible value of a larger build of the partition (mean recall below
+//!    `min_recall − recall_margin`) is infeasible too, which adds an inferred `lo`. An
+//!    inference that contradicts the group's own measurements (noise) is dropped.
+//!    Unmeasured values strictly between `lo` and `hi` form the open range; the group
+//!    is resolved when it is empty.
+//! 2. **Next probe in a group.** A fresh group starts at the `hi` of the nearest build
+//!    of its partition that has one (neighbouring builds need similar `ef_search`), or
+//!    mid-ladder. With both ends known it bisects the open range; with one end known it
+//!    gallops away from it by 1, 2, 4, ... steps.
+//! 3. **Bounds and dominance.** Latency never decreases with the monotone parameter and
+//!    is affine in its value with a non-negative intercept, so below a measurement
+//!    `(v', cost')` the cost is at least `cost' × v / v'`. A group's optimum, which lies
+//!    above `lo`, is bounded below by the cheapest cost any group measured and by its
+//!    own and its next smaller build's measurements (latency mostly grows along the
+//!    build axis). A group whose bound, lowered by `noise_tolerance`, reaches the
+//!    incumbent's cost is dominated. This is FAISS's operating-point pruning in
+//!    `ParameterSpace::explore`, which FAISS applies to search-time parameters only;
+//!    the inferred brackets and the build-axis bound carry it across builds.
 //! 4. **Choice.** The group of the latest trial is continued while it is unresolved
 //!    and not dominated: its build exists, so its probes are cheap search-time moves.
-//!    Otherwise the candidates (the unresolved groups of the history, the first
-//!    `candidate_limit` unopened groups in coarse-to-fine order, and the neighbours of
-//!    the incumbent's group at 1, 2, 4, ... steps) are ranked: non-dominated first,
-//!    then groups whose build already exists, then the lowest bound, then the group
-//!    farthest from every group tried so far (coarse to fine, which keeps exploring
-//!    after the first optimum and copes with a best `ef_construction` that is not
-//!    unimodal), then a seeded tie-break.
+//!    Otherwise the candidates (the groups of the latest `candidate_limit` trials, the
+//!    first `candidate_limit` unopened groups in coarse-to-fine order, and the
+//!    neighbours of the incumbent's group at 1, 2, 4, ... steps) are ranked:
+//!    non-dominated first, then groups whose build already exists, then bounds within
+//!    one noise tolerance of each other as equal, then coarse-to-fine depth (as in
+//!    [`crate::Grid`]), then the bound, then the distance to the nearest opened build
+//!    (which keeps exploring after the first optimum and copes with a best
+//!    `ef_construction` that is not unimodal), then a seeded tie-break.
 //!
 //! Monotonicity is an assumption for ordering only. A dominated group is ranked last,
 //! never discarded, and when no candidate remains the unvisited config nearest to the
