@@ -73,6 +73,18 @@ pub async fn wait_until(
     limit: Duration,
     done: impl Fn(&AgentStatus, &[AgentEvent]) -> bool,
 ) {
+    wait_until_every(handle, limit, Duration::from_millis(250), done).await
+}
+
+/// [`wait_until`] polling every `poll`. While a blocking task runs, tokio cannot
+/// auto-advance its paused clock and a timer waits in real time, so tests with real
+/// builds poll often.
+pub async fn wait_until_every(
+    handle: &AgentHandle,
+    limit: Duration,
+    poll: Duration,
+    done: impl Fn(&AgentStatus, &[AgentEvent]) -> bool,
+) {
     let start = tokio::time::Instant::now();
     loop {
         let status = handle.status();
@@ -84,6 +96,6 @@ pub async fn wait_until(
             start.elapsed() < limit,
             "condition not reached; status: {status:#?}\nevents: {events:#?}"
         );
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(poll).await;
     }
 }
