@@ -29,8 +29,9 @@
 //!
 //! ## Feature flags
 //!
-//! None yet; the usearch backend is not built (see the crate README section in
-//! `docs/measurement.md`).
+//! None. The second backend (usearch, planned behind a `usearch` feature) is not
+//! implemented yet; [`backend::Capabilities`] and [`backend::BuiltIndex::extend`] are the
+//! seams it will fill (run-time ef, tunable `M`, incremental insert).
 //!
 //! ## Example
 //!

@@ -232,7 +232,8 @@ impl Vectors {
         &self.data
     }
 
-    /// The first `n` rows (all rows if `n >= len()`), as a new set.
+    /// The first `n` rows (all rows if `n >= len()`, at least one row since a set is never
+    /// empty), as a new set.
     pub fn prefix(&self, n: usize) -> Vectors {
         let n = n.clamp(1, self.len());
         Vectors {

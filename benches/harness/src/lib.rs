@@ -1,0 +1,1 @@
+//! Criterion benchmarks of hnswtune-harness live in `benches/`; this library is empty.
