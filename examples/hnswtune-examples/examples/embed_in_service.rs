@@ -117,18 +117,15 @@ async fn main() -> anyhow::Result<()> {
         println!("  {:?}  {}", e.kind, e.detail);
     }
     let trials = journal.trials(&index).await?;
-    let appended = trials
-        .iter()
-        .filter(|t| t.trigger.to_string().starts_with("dataset_appended"))
-        .count();
+    let mut by_trigger: std::collections::BTreeMap<String, usize> = Default::default();
+    for t in &trials {
+        *by_trigger.entry(t.trigger.to_string()).or_default() += 1;
+    }
+    let mut sizes: Vec<u64> = trials.iter().map(|t| t.dataset.vector_count).collect();
+    sizes.dedup();
     println!(
-        "\njournal: {} trials, {appended} triggered by appends; data sizes seen: {:?}",
-        trials.len(),
-        {
-            let mut sizes: Vec<u64> = trials.iter().map(|t| t.dataset.vector_count).collect();
-            sizes.dedup();
-            sizes
-        }
+        "\njournal: {} trials by trigger {by_trigger:?}; data sizes measured: {sizes:?}",
+        trials.len()
     );
     Ok(())
 }
