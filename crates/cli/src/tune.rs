@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use hnswtune_agent::rules::KeepReason;
 use hnswtune_agent::{AgentConfig, Backends, IndexSettings, StudyBudget, StudyEvent};
 use hnswtune_core::{Objective, Promotion, Trial, TrialState, pareto_front};
 use hnswtune_harness::backend::instant::InstantDistance;
@@ -145,6 +146,28 @@ impl Progress {
                     "      ★ promoted: revision {} is now the champion ({})",
                     promotion.revision, promotion.params
                 ));
+            }
+            StudyEvent::NotPromoted {
+                reason, comparison, ..
+            } => {
+                let why = match reason {
+                    KeepReason::WithinNoise => "the re-measured gain is within the noise",
+                    KeepReason::BelowFloorOnRemeasure => {
+                        "its recall fell below the floor when re-measured"
+                    }
+                    KeepReason::ComparisonFailed => "the side-by-side re-measurement failed",
+                    // Screened out before any re-measurement (infeasible, or not better
+                    // than the champion's recorded metrics): the trial line says enough.
+                    _ => return,
+                };
+                let ab = comparison.as_ref().map_or(String::new(), |ab| {
+                    format!(
+                        " (champion {:.1} µs vs challenger {:.1} µs, medians of the repeats)",
+                        ab.champion_median_us(),
+                        ab.challenger_median_us()
+                    )
+                });
+                self.say(&format!("      not promoted: {why}{ab}"));
             }
             StudyEvent::PromotionConflict { revision, .. } => {
                 self.say(&format!(
