@@ -5,8 +5,10 @@
 //! machines would, and runs the agent's `tune` on the same index at the same time.
 //! Because every journal entry and every promotion revision is a new object written
 //! with `PutMode::Create`, no trial is lost or duplicated and the champion chain stays
-//! linear; each tuner reads the others' trials before proposing, so they do not repeat
-//! each other's configs.
+//! linear. Each tuner reads the others' trials before proposing, so once a config is
+//! recorded nobody proposes it again; two tuners that propose at the same moment can
+//! still pick the same config (all three start by seeding the default one), which
+//! costs a duplicate trial, never a lost or corrupted one.
 //!
 //! Without `HNSWTUNE_S3_URL` it prints how to run it and exits successfully.
 //!
