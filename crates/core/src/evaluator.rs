@@ -54,17 +54,29 @@ pub trait Evaluator: Send + Sync + Debug {
         challenger: &EvalRequest,
         repeats: usize,
     ) -> Result<AbComparison, Error> {
-        let mut ab = AbComparison::default();
-        for _ in 0..repeats.max(1) {
-            let a = self.evaluate(champion)?;
-            let b = self.evaluate(challenger)?;
-            ab.champion_p50_us.push(a.metrics.search_p50_us);
-            ab.challenger_p50_us.push(b.metrics.search_p50_us);
-            ab.champion_recall = a.metrics.recall;
-            ab.challenger_recall = b.metrics.recall;
-        }
-        Ok(ab)
+        compare_by_alternating(self, champion, challenger, repeats)
     }
+}
+
+/// The default [`Evaluator::compare`]: alternates whole evaluations of `champion` and
+/// `challenger`, `repeats` times (at least once). Public so that an implementation that
+/// overrides `compare` for bookkeeping can still fall back to it.
+pub fn compare_by_alternating<E: Evaluator + ?Sized>(
+    evaluator: &E,
+    champion: &EvalRequest,
+    challenger: &EvalRequest,
+    repeats: usize,
+) -> Result<AbComparison, Error> {
+    let mut ab = AbComparison::default();
+    for _ in 0..repeats.max(1) {
+        let a = evaluator.evaluate(champion)?;
+        let b = evaluator.evaluate(challenger)?;
+        ab.champion_p50_us.push(a.metrics.search_p50_us);
+        ab.challenger_p50_us.push(b.metrics.search_p50_us);
+        ab.champion_recall = a.metrics.recall;
+        ab.challenger_recall = b.metrics.recall;
+    }
+    Ok(ab)
 }
 
 macro_rules! forward_evaluator {

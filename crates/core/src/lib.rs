@@ -61,7 +61,7 @@ pub mod space;
 mod trial;
 
 pub use error::{Error, Result};
-pub use evaluator::{EvalRequest, Evaluation, Evaluator};
+pub use evaluator::{EvalRequest, Evaluation, Evaluator, compare_by_alternating};
 pub use id::TrialId;
 pub use journal::{JournalRead, ReadReport, SkippedEntry, TrialJournal};
 pub use metrics::{BuildKind, TrialMetrics};

@@ -261,15 +261,6 @@ impl Evaluator for FakeEvaluator {
         if let Some(comparator) = &self.comparator {
             return comparator(champion, challenger, repeats);
         }
-        let mut ab = AbComparison::default();
-        for _ in 0..repeats.max(1) {
-            let a = self.evaluate(champion)?;
-            let b = self.evaluate(challenger)?;
-            ab.champion_p50_us.push(a.metrics.search_p50_us);
-            ab.challenger_p50_us.push(b.metrics.search_p50_us);
-            ab.champion_recall = a.metrics.recall;
-            ab.challenger_recall = b.metrics.recall;
-        }
-        Ok(ab)
+        hnswtune_core::compare_by_alternating(self, champion, challenger, repeats)
     }
 }
