@@ -9,7 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use hnswtune_core::{
     DatasetFingerprint, Error, EvalRequest, Evaluation, Evaluator, IndexName, Objective, Params,
-    Promotion, PromotionRegistry, Trial, TrialJournal, TrialMetrics, TrialState, TriggerReason,
+    Promotion, PromotionRegistry, Trial, TrialJournal, TrialMetrics, TrialState, Trials,
+    TriggerReason,
 };
 use hnswtune_propose::ProposalContext;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -509,7 +510,7 @@ impl Engine<'_> {
         &self,
         index: &IndexName,
         observer: &dyn Observer,
-    ) -> Result<Vec<Trial>, AgentError> {
+    ) -> Result<Trials, AgentError> {
         let read = self
             .with_retries("read journal", observer, || {
                 self.backends.journal.read(index)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hnswtune_core::{IndexName, Promotion, PromotionRegistry, Trial, TrialJournal};
+use hnswtune_core::{IndexName, Promotion, PromotionRegistry, Trial, TrialJournal, Trials};
 use hnswtune_journal::{ObjectStoreJournal, ObjectStorePromotions};
 
 use crate::location::StoreLocation;
@@ -114,7 +114,7 @@ impl Store {
     }
 
     /// Every trial of `index`, in creation order.
-    pub async fn trials(&self, index: &IndexName) -> anyhow::Result<Vec<Trial>> {
+    pub async fn trials(&self, index: &IndexName) -> anyhow::Result<Trials> {
         let read = self
             .bounded(
                 &format!("reading the journal of {index}"),

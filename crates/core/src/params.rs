@@ -20,13 +20,44 @@ pub const NEIGHBOUR_HEURISTIC: &str = "neighbour_heuristic";
 pub const M: &str = "m";
 
 /// One parameter value: an integer or a category label.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// It is stored as a bare JSON integer or string. Decoding is hand-written rather than
+/// `#[serde(untagged)]`, which would buffer every value before trying each variant (the
+/// journal decodes hundreds of thousands of params on a cold load).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(untagged)]
 pub enum ParamValue {
     /// An integer parameter value.
     Int(i64),
     /// A categorical parameter value.
     Cat(String),
+}
+
+impl<'de> Deserialize<'de> for ParamValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ParamValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or a category label")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ParamValue, E> {
+                Ok(ParamValue::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ParamValue, E> {
+                i64::try_from(v)
+                    .map(ParamValue::Int)
+                    .map_err(|_| E::custom(format!("parameter value {v} is out of range")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ParamValue, E> {
+                Ok(ParamValue::Cat(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<ParamValue, E> {
+                Ok(ParamValue::Cat(v))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl fmt::Display for ParamValue {

@@ -86,7 +86,13 @@ impl fmt::Display for TriggerReason {
 }
 
 /// One attempt at one config on one index.
+///
+/// The state is stored flat beside the other fields (`"state": "failed", "reason":
+/// "..."`). Decoding goes through a private mirror with plain fields instead of
+/// `#[serde(flatten)]`, which would make serde buffer every record before decoding it;
+/// the JSON is the same either way.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "TrialWire")]
 pub struct Trial {
     /// Schema version of this record; readers refuse versions they do not know.
     pub schema_version: u32,
@@ -122,6 +128,80 @@ pub struct Trial {
     /// Free text.
     #[serde(default)]
     pub note: String,
+}
+
+/// The tag of [`TrialState`] as stored.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StateTag {
+    Running,
+    Complete,
+    Failed,
+    Pruned,
+}
+
+/// The stored shape of a [`Trial`], decoded without `flatten`.
+#[derive(Deserialize)]
+struct TrialWire {
+    schema_version: u32,
+    id: TrialId,
+    index: IndexName,
+    eval_set: String,
+    params: Params,
+    seed: u64,
+    threads: u32,
+    state: StateTag,
+    #[serde(default)]
+    reason: Option<String>,
+    metrics: Option<TrialMetrics>,
+    dataset: DatasetFingerprint,
+    proposer: String,
+    trigger: TriggerReason,
+    worker: String,
+    created_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    note: String,
+}
+
+impl TryFrom<TrialWire> for Trial {
+    type Error = String;
+
+    fn try_from(w: TrialWire) -> Result<Self, String> {
+        let reason = |state: &str| {
+            w.reason
+                .clone()
+                .ok_or_else(|| format!("a {state} trial needs a `reason`"))
+        };
+        let state = match w.state {
+            StateTag::Running => TrialState::Running,
+            StateTag::Complete => TrialState::Complete,
+            StateTag::Failed => TrialState::Failed {
+                reason: reason("failed")?,
+            },
+            StateTag::Pruned => TrialState::Pruned {
+                reason: reason("pruned")?,
+            },
+        };
+        Ok(Trial {
+            schema_version: w.schema_version,
+            id: w.id,
+            index: w.index,
+            eval_set: w.eval_set,
+            params: w.params,
+            seed: w.seed,
+            threads: w.threads,
+            state,
+            metrics: w.metrics,
+            dataset: w.dataset,
+            proposer: w.proposer,
+            trigger: w.trigger,
+            worker: w.worker,
+            created_at: w.created_at,
+            finished_at: w.finished_at,
+            note: w.note,
+        })
+    }
 }
 
 impl Trial {
@@ -215,7 +295,7 @@ impl Trial {
 pub(crate) mod tests {
     use super::*;
     use crate::metrics::tests::sample;
-    use crate::{EF_CONSTRUCTION, EF_SEARCH};
+    use crate::{EF_CONSTRUCTION, EF_SEARCH, ParamValue};
     use proptest::prelude::*;
 
     pub(crate) fn fingerprint() -> DatasetFingerprint {
@@ -347,5 +427,58 @@ pub(crate) mod tests {
             let back: Trial = serde_json::from_str(&json).unwrap();
             prop_assert_eq!(back, trial);
         }
+
+        /// The hand-written decoder reads exactly what the derived `flatten` decoder
+        /// read, so journals written before it stay readable.
+        #[test]
+        fn decodes_like_the_flattened_derive(trial in arb_trial()) {
+            let json = serde_json::to_string(&trial).unwrap();
+            let legacy: LegacyTrial = serde_json::from_str(&json).unwrap();
+            let back: Trial = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back.state, legacy.state);
+            prop_assert_eq!(serde_json::to_value(&back.params).unwrap(), legacy.params);
+            prop_assert_eq!(back.id, legacy.id);
+            prop_assert_eq!(back.note, legacy.note);
+        }
+    }
+
+    /// The decoder `Trial` derived before the mirror replaced it (only the fields the
+    /// mirror changes the handling of).
+    #[derive(Deserialize)]
+    struct LegacyTrial {
+        id: TrialId,
+        params: serde_json::Value,
+        #[serde(flatten)]
+        state: TrialState,
+        #[serde(default)]
+        note: String,
+    }
+
+    #[test]
+    fn a_failed_trial_without_a_reason_is_refused() {
+        let trial = Trial::start(
+            IndexName::new("a").unwrap(),
+            "e",
+            Params::new(),
+            fingerprint(),
+            TriggerReason::Manual,
+        )
+        .fail("boom");
+        let mut value = serde_json::to_value(&trial).unwrap();
+        assert_eq!(value["state"], "failed");
+        assert_eq!(value["reason"], "boom");
+        value.as_object_mut().unwrap().remove("reason");
+        let err = serde_json::from_value::<Trial>(value).unwrap_err();
+        assert!(err.to_string().contains("needs a `reason`"), "{err}");
+    }
+
+    #[test]
+    fn params_decode_integers_and_labels_only() {
+        let p: Params = serde_json::from_str(r#"{"a": 3, "b": "simple"}"#).unwrap();
+        assert_eq!(p.int("a"), Some(3));
+        assert_eq!(p.get("b"), Some(&ParamValue::Cat("simple".into())));
+        assert!(serde_json::from_str::<Params>(r#"{"a": 1.5}"#).is_err());
+        assert!(serde_json::from_str::<Params>(r#"{"a": 18446744073709551615}"#).is_err());
+        assert!(serde_json::from_str::<Params>(r#"{"a": null}"#).is_err());
     }
 }

@@ -14,7 +14,7 @@
 //! - A snapshot covers a range that was fully read, so it never changes (see
 //!   [`crate::snapshot`] and docs/decisions).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use hnswtune_core::{
-    Error, IndexName, JournalRead, ReadReport, SCHEMA_VERSION, SkippedEntry, Trial, TrialId,
-    TrialJournal,
+    Error, IndexName, JournalRead, ReadReport, SCHEMA_VERSION, SkippedEntry, Trial, TrialJournal,
+    Trials,
 };
 use object_store::path::Path;
 use object_store::{GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -117,8 +117,9 @@ struct IndexState {
     loaded: bool,
     /// The highest entry known to exist.
     head: u64,
-    /// Folded trials.
-    trials: BTreeMap<TrialId, Trial>,
+    /// Folded trials, sorted by id, shared with readers (copied on write only while a
+    /// reader still holds an older view).
+    trials: Trials,
     /// Entries folded into `trials`, skipped ones included.
     entries: usize,
     /// Of those, entries that came from snapshots.
@@ -140,9 +141,7 @@ impl IndexState {
     fn apply(&mut self, decoded: Decoded) {
         self.entries += 1;
         match &decoded {
-            Decoded::Trial(t) => {
-                self.trials.insert(t.id, Trial::clone(t));
-            }
+            Decoded::Trial(t) => self.upsert(Trial::clone(t)),
             Decoded::Skipped(s) => {
                 tracing::warn!(key = %s.key, why = %s.why, "skipping journal entry");
                 self.skipped.push(s.clone());
@@ -150,6 +149,20 @@ impl IndexState {
         }
         self.pending.push(decoded);
         self.head = self.head.max(self.next_seq() - 1);
+    }
+
+    /// Folds one trial state in: it replaces the trial's earlier state, if any.
+    fn upsert(&mut self, trial: Trial) {
+        let trials = self.trials.make_mut();
+        // Ids sort by creation time, so a new trial almost always goes last.
+        match trials.last() {
+            Some(last) if last.id < trial.id => trials.push(trial),
+            None => trials.push(trial),
+            Some(_) => match trials.binary_search_by_key(&trial.id, |t| t.id) {
+                Ok(i) => trials[i] = trial,
+                Err(i) => trials.insert(i, trial),
+            },
+        }
     }
 }
 
@@ -302,13 +315,18 @@ impl ObjectStoreJournal {
             .buffered(self.options.fetch_concurrency)
             .try_collect()
             .await?;
+        let total = docs
+            .iter()
+            .map(|d| d.as_ref().map_or(0, |d| d.trials.len()))
+            .sum();
+        let mut folded: Vec<Trial> = Vec::with_capacity(total);
         for doc in docs {
             match doc {
                 Ok(doc) => {
                     for skipped in &doc.skipped {
                         tracing::warn!(key = %skipped.key, why = %skipped.why, "skipping journal entry (recorded in a snapshot)");
                     }
-                    st.trials.extend(doc.trials.into_iter().map(|t| (t.id, t)));
+                    folded.extend(doc.trials);
                     st.entries += doc.entries as usize;
                     st.from_snapshot += doc.entries as usize;
                     st.skipped.extend(doc.skipped);
@@ -322,6 +340,19 @@ impl ObjectStoreJournal {
                     st.skipped.push(skipped);
                     break;
                 }
+            }
+        }
+        // Each segment is sorted and folded; across segments a trial can appear again
+        // (started in one, finished in a later one), and the later state wins.
+        // Reversed, a stable sort puts the latest state of each id first.
+        folded.reverse();
+        folded.sort_by_key(|t| t.id);
+        folded.dedup_by_key(|t| t.id);
+        if st.trials.is_empty() {
+            st.trials = Trials::new(folded);
+        } else {
+            for trial in folded {
+                st.upsert(trial);
             }
         }
         Ok(())
@@ -552,7 +583,12 @@ enum Fetched {
 /// segments of a cold load are parsed on all cores (a segment of 1000 trials is about
 /// a megabyte of JSON); inline otherwise.
 async fn decode_snapshot(bytes: Bytes) -> Result<SnapshotDoc, String> {
-    let parse = move || serde_json::from_slice::<SnapshotDoc>(&bytes).map_err(|e| e.to_string());
+    // One UTF-8 check of the whole segment, then `from_str`, which trusts it: cheaper
+    // than `from_slice`, which checks every string field on its own.
+    let parse = move || {
+        let text = std::str::from_utf8(&bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+        serde_json::from_str::<SnapshotDoc>(text).map_err(|e| e.to_string())
+    };
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => handle
             .spawn_blocking(parse)
@@ -679,7 +715,7 @@ impl TrialJournal for ObjectStoreJournal {
         let fetched = self.sync(index, &mut st).await?;
         self.write_due_snapshots(index, &mut st).await;
         Ok(JournalRead {
-            trials: st.trials.values().cloned().collect(),
+            trials: st.trials.clone(),
             report: report(&st, fetched),
         })
     }

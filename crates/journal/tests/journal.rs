@@ -390,3 +390,32 @@ fn skipped_entries_are_logged_with_their_key() {
         "{text}"
     );
 }
+
+/// A read hands out a shared view: later appends do not change a view a caller holds,
+/// and the next read sees them, including a state change of a trial already in the view.
+#[tokio::test]
+async fn a_held_read_is_a_stable_view() {
+    let backend = Backend::new(
+        StoreLocation::parse("memory:///views").unwrap(),
+        common::test_options(),
+    );
+    let journal = backend.journal();
+    let idx = index("views");
+    let first = append_n(&journal, &idx, 3).await;
+    let held = journal.read(&idx).await.unwrap().trials;
+    assert_eq!(held, first);
+
+    let done = first[1].clone().complete(metrics(0.97, 120.0));
+    journal.append(&done).await.unwrap();
+    let newer = running_trial(&idx, TrialId::new(), 99);
+    journal.append(&newer).await.unwrap();
+
+    assert_eq!(held, first, "the held view did not change");
+    let now = journal.read(&idx).await.unwrap().trials;
+    assert_eq!(now, vec![first[0].clone(), done, first[2].clone(), newer]);
+    let again = journal.read(&idx).await.unwrap().trials;
+    assert!(
+        std::ptr::eq(now.as_slice(), again.as_slice()),
+        "a read without news shares the cached list instead of copying it"
+    );
+}

@@ -91,7 +91,7 @@ impl TrialJournal for MemoryJournal {
         }
         let count = self.lock().iter().filter(|t| &t.index == index).count();
         Ok(JournalRead {
-            trials: self.trials_of(index),
+            trials: self.trials_of(index).into(),
             report: ReadReport {
                 entries: count,
                 fetched: count,
