@@ -149,25 +149,9 @@ pub fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hnswtune_core::BuildKind;
 
     fn m(recall: f64, p50: f64) -> TrialMetrics {
-        TrialMetrics {
-            build_secs: 1.0,
-            search_p50_us: p50,
-            search_p95_us: p50 * 1.5,
-            search_p99_us: p50 * 2.0,
-            qps: 1e6 / p50,
-            recall,
-            recall_tolerant: recall,
-            k: 10,
-            index_bytes: 1000,
-            vector_count: 100,
-            eval_query_count: 10,
-            brute_force_us: 10.0,
-            search_secs: 0.1,
-            build_kind: BuildKind::Fresh,
-        }
+        hnswtune_testkit::conformance::metrics(recall, p50)
     }
 
     fn ab(champion: &[f64], challenger: &[f64], rc: f64, rn: f64) -> AbComparison {

@@ -390,8 +390,7 @@ pub fn html(study: &Study<'_>) -> anyhow::Result<String> {
 pub(crate) mod tests {
     use super::*;
     use hnswtune_core::{
-        BuildKind, DatasetFingerprint, EF_CONSTRUCTION, EF_SEARCH, IndexName, Params, TrialMetrics,
-        TriggerReason,
+        DatasetFingerprint, EF_CONSTRUCTION, EF_SEARCH, IndexName, Params, TriggerReason,
     };
 
     pub(crate) fn trial(ef_c: i64, ef_s: i64, recall: f64, p50: f64) -> Trial {
@@ -408,22 +407,7 @@ pub(crate) mod tests {
             },
             TriggerReason::Study,
         )
-        .complete(TrialMetrics {
-            build_secs: 1.0,
-            search_p50_us: p50,
-            search_p95_us: p50 * 1.5,
-            search_p99_us: p50 * 2.0,
-            qps: 1e6 / p50,
-            recall,
-            recall_tolerant: recall,
-            k: 10,
-            index_bytes: 1000,
-            vector_count: 100,
-            eval_query_count: 10,
-            brute_force_us: 500.0,
-            search_secs: 0.1,
-            build_kind: BuildKind::Fresh,
-        })
+        .complete(hnswtune_testkit::conformance::metrics(recall, p50))
     }
 
     pub(crate) fn sample_trials() -> Vec<Trial> {
