@@ -64,13 +64,13 @@
 //! - Every probe is an unvisited point of the space; `None` only when the space is
 //!   exhausted.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::hash::BuildHasherDefault;
 
 use crate::grid::{AxisOrder, first_in_order};
 use crate::lattice::{Fnv, FxHasher, HistoryView, Lattice, Point, nearest_unvisited};
 use crate::{ProposalContext, ProposeError, Proposer};
-use hnswtune_core::{EF_SEARCH, Objective, Params, TrialMetrics};
+use hnswtune_core::{EF_SEARCH, Params, TrialMetrics};
 
 /// Settings of [`Frontier`].
 #[derive(Clone, Debug, PartialEq)]
@@ -171,35 +171,16 @@ impl Frontier {
     }
 }
 
-/// Repeated measurements of one config.
-#[derive(Debug)]
-struct Cell<'t> {
-    n: u32,
-    recall_sum: f64,
-    cost_sum: f64,
-    last: &'t TrialMetrics,
-}
-
-impl Cell<'_> {
-    fn cost(&self) -> f64 {
-        self.cost_sum / f64::from(self.n)
-    }
-    fn feasible(&self, objective: &Objective) -> bool {
-        let mut mean = self.last.clone();
-        mean.recall = self.recall_sum / f64::from(self.n);
-        objective.feasible(&mean)
-    }
-}
-
-/// What the history says about one group.
+/// What the history says about one group. The slices point into flat arrays built
+/// once per call (one sort of the history by group), so a call allocates a handful of
+/// vectors however many groups the history holds.
 #[derive(Debug, Default)]
-struct GroupObs<'t> {
-    /// Measured configs, ascending in `s`.
-    cells: Vec<(u64, Cell<'t>)>,
-    /// Every `s` in the history (any state), ascending.
-    visited: Vec<u64>,
-    /// Measured `(s, feasible, mean cost)`, ascending in `s`.
-    summary: Vec<(u64, bool, f64)>,
+struct GroupObs<'g> {
+    /// Every `s` in the history (any state), ascending, distinct.
+    visited: &'g [u64],
+    /// Measured `(s, feasible, mean cost)`, ascending in `s`; repeated measurements of
+    /// one config are averaged and the mean recall decides feasibility.
+    summary: &'g [(u64, bool, f64)],
     /// The largest `s` whose mean recall misses the floor by more than the margin.
     clearly_infeasible: Option<u64>,
 }
@@ -273,7 +254,7 @@ struct Picture<'l, 't> {
     /// contiguous and ordered in `groups`.
     gdims: Vec<usize>,
     /// Opened groups, sorted by their coordinates.
-    groups: Vec<(Point, GroupObs<'t>)>,
+    groups: Vec<(&'t [u64], GroupObs<'t>)>,
     /// Largest clearly infeasible `s` among the groups of the same partition from this
     /// one on (aligned with `groups`).
     suffix_infeasible: Vec<Option<u64>>,
@@ -306,7 +287,7 @@ impl Picture<'_, '_> {
 
     fn obs(&self, g: &[u64]) -> Option<&GroupObs<'_>> {
         self.groups
-            .binary_search_by(|(h, _)| h.as_slice().cmp(g))
+            .binary_search_by(|(h, _)| (*h).cmp(g))
             .ok()
             .map(|i| &self.groups[i].1)
     }
@@ -315,8 +296,8 @@ impl Picture<'_, '_> {
     /// axis), and the position where `g`'s axis value would go in it.
     fn partition(&self, g: &[u64]) -> (std::ops::Range<usize>, usize) {
         if !self.axis || g.is_empty() {
-            let i = self.groups.partition_point(|(h, _)| h.as_slice() < g);
-            let j = self.groups.partition_point(|(h, _)| h.as_slice() <= g);
+            let i = self.groups.partition_point(|(h, _)| *h < g);
+            let j = self.groups.partition_point(|(h, _)| *h <= g);
             return (i..j, i);
         }
         let (key, a) = (&g[..g.len() - 1], g[g.len() - 1]);
@@ -392,7 +373,7 @@ impl Picture<'_, '_> {
         };
         let start = end.saturating_sub(2).max(range.start);
         for (_, obs) in &self.groups[start..end] {
-            bound = bound.max(self.envelope_at(&obs.summary, s, v));
+            bound = bound.max(self.envelope_at(obs.summary, s, v));
         }
         bound
     }
@@ -449,7 +430,7 @@ impl Picture<'_, '_> {
             .into_iter()
             .flatten()
             .filter(|i| range.contains(i))
-            .map(|i| (self.axis_unit(self.axis_of(&self.groups[i].0)) - here).abs())
+            .map(|i| (self.axis_unit(self.axis_of(self.groups[i].0)) - here).abs())
             .fold(1.0, f64::min)
     }
 
@@ -531,78 +512,93 @@ impl Proposer for Frontier {
             axis,
             tolerance: self.config.noise_tolerance,
         };
-        let mut built: HashSet<u128, BuildHasherDefault<FxHasher>> = HashSet::default();
-        let mut index: HashMap<u128, usize, BuildHasherDefault<FxHasher>> = HashMap::default();
-        let mut list: Vec<(Point, GroupObs<'_>)> = Vec::new();
-        for (p, trial) in view.entries() {
-            built.insert(rank_where(&lattice, p, |d| lattice.build[d]));
-            let slot = *index
-                .entry(rank_where(&lattice, p, |d| d != m))
-                .or_insert_with(|| {
-                    list.push((picture.group_of(p), GroupObs::default()));
-                    list.len() - 1
+        // One pass: (group rank, s, entry) for every projected entry, sorted, so that
+        // each group is one run and each config one run inside it. The group rank is
+        // mixed radix over `gdims`, so rank order is coordinate order.
+        let entries: Vec<(&[u64], &hnswtune_core::Trial)> = view.entries().collect();
+        let mut keyed: Vec<(u128, u64, u32)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (p, _))| {
+                let rank = picture.gdims.iter().fold(0u128, |acc, &d| {
+                    acc.wrapping_mul(u128::from(lattice.cards[d]))
+                        .wrapping_add(u128::from(p[d]))
                 });
-            let obs = &mut list[slot].1;
-            obs.visited.push(p[m]);
-            if let Some(metrics) = trial.completed_metrics() {
-                let cost = ctx.objective.cost(metrics);
-                let cell = match obs.cells.iter().position(|(s, _)| *s == p[m]) {
-                    Some(i) => &mut obs.cells[i].1,
-                    None => {
-                        obs.cells.push((
-                            p[m],
-                            Cell {
-                                n: 0,
-                                recall_sum: 0.0,
-                                cost_sum: 0.0,
-                                last: metrics,
-                            },
-                        ));
-                        &mut obs.cells.last_mut().expect("just pushed").1
+                (rank, p[m], i as u32)
+            })
+            .collect();
+        keyed.sort_unstable();
+        let clear = ctx.objective.min_recall - self.config.recall_margin;
+        let gl = picture.gdims.len();
+        let mut coords: Vec<u64> = Vec::new();
+        let mut visited_flat: Vec<u64> = Vec::with_capacity(keyed.len());
+        let mut summary_flat: Vec<(u64, bool, f64)> = Vec::with_capacity(keyed.len());
+        // Per group: (visited range end, summary range end, clearly infeasible).
+        let mut ends: Vec<(usize, usize, Option<u64>)> = Vec::new();
+        let mut built: HashSet<u128, BuildHasherDefault<FxHasher>> = HashSet::default();
+        let mut i = 0;
+        while i < keyed.len() {
+            let rank = keyed[i].0;
+            let p = entries[keyed[i].2 as usize].0;
+            coords.extend(picture.gdims.iter().map(|&d| p[d]));
+            built.insert(rank_where(&lattice, p, |d| lattice.build[d]));
+            let mut clearly_infeasible = None;
+            while i < keyed.len() && keyed[i].0 == rank {
+                let s = keyed[i].1;
+                visited_flat.push(s);
+                let (mut n, mut recall_sum, mut cost_sum) = (0u32, 0.0f64, 0.0f64);
+                let mut last: Option<&TrialMetrics> = None;
+                while i < keyed.len() && keyed[i].0 == rank && keyed[i].1 == s {
+                    if let Some(metrics) = entries[keyed[i].2 as usize].1.completed_metrics() {
+                        n += 1;
+                        recall_sum += metrics.recall;
+                        cost_sum += ctx.objective.cost(metrics);
+                        last = Some(metrics);
                     }
-                };
-                cell.n += 1;
-                cell.recall_sum += metrics.recall;
-                cell.cost_sum += cost;
-                cell.last = metrics;
+                    i += 1;
+                }
+                if let Some(last) = last {
+                    let recall = recall_sum / f64::from(n);
+                    let feasible = if n == 1 {
+                        ctx.objective.feasible(last)
+                    } else {
+                        let mut mean = last.clone();
+                        mean.recall = recall;
+                        ctx.objective.feasible(&mean)
+                    };
+                    summary_flat.push((s, feasible, cost_sum / f64::from(n)));
+                    if recall < clear {
+                        clearly_infeasible = Some(s);
+                    }
+                }
             }
+            ends.push((visited_flat.len(), summary_flat.len(), clearly_infeasible));
         }
-        for (_, obs) in &mut list {
-            obs.cells.sort_unstable_by_key(|c| c.0);
-            obs.visited.sort_unstable();
-            obs.visited.dedup();
-        }
-        list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        picture.groups = list;
-        let mut cheapest: BTreeMap<u64, f64> = BTreeMap::new();
+        let mut starts = (0usize, 0usize);
+        picture.groups = ends
+            .iter()
+            .enumerate()
+            .map(|(k, &(v_end, s_end, clearly_infeasible))| {
+                let obs = GroupObs {
+                    visited: &visited_flat[starts.0..v_end],
+                    summary: &summary_flat[starts.1..s_end],
+                    clearly_infeasible,
+                };
+                starts = (v_end, s_end);
+                (&coords[k * gl..(k + 1) * gl], obs)
+            })
+            .collect();
+        let mut cheapest: Vec<(u64, f64)> = summary_flat.iter().map(|c| (c.0, c.2)).collect();
+        cheapest.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        cheapest.dedup_by_key(|c| c.0);
         let mut best: Option<(f64, Point)> = None;
-        for (g, obs) in picture.groups.iter_mut() {
-            obs.summary = obs
-                .cells
-                .iter()
-                .map(|(s, c)| (*s, c.feasible(ctx.objective), c.cost()))
-                .collect();
-            let clear = ctx.objective.min_recall - self.config.recall_margin;
-            obs.clearly_infeasible = obs
-                .cells
-                .iter()
-                .rev()
-                .find(|(_, c)| c.recall_sum / f64::from(c.n) < clear)
-                .map(|(s, _)| *s);
-            for &(s, feasible, cost) in &obs.summary {
-                let slot = cheapest.entry(s).or_insert(f64::INFINITY);
-                *slot = slot.min(cost);
+        for (g, obs) in &picture.groups {
+            for &(s, feasible, cost) in obs.summary {
                 if feasible && best.as_ref().is_none_or(|(b, _)| cost < *b) {
-                    let mut p = vec![0; g.len() + 1];
-                    for (k, &d) in picture.gdims.iter().enumerate() {
-                        p[d] = g[k];
-                    }
-                    p[m] = s;
-                    best = Some((cost, p));
+                    best = Some((cost, picture.point_of(g, s)));
                 }
             }
         }
-        let cheapest: Vec<(u64, f64)> = cheapest.into_iter().collect();
         picture.global = Envelope::new(&cheapest, |s| picture.value(s));
         let mut suffix = vec![None; picture.groups.len()];
         let mut running: Option<u64> = None;
