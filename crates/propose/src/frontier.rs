@@ -64,13 +64,12 @@
 //! - Every probe is an unvisited point of the space; `None` only when the space is
 //!   exhausted.
 
-use std::collections::{BTreeSet, HashSet};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeSet;
 
 use crate::grid::{AxisOrder, first_in_order};
-use crate::lattice::{Fnv, FxHasher, HistoryView, Lattice, Point, nearest_unvisited};
+use crate::lattice::{Fnv, HistoryView, Lattice, Point, nearest_unvisited};
 use crate::{ProposalContext, ProposeError, Proposer};
-use hnswtune_core::{EF_SEARCH, Params, TrialMetrics};
+use hnswtune_core::{EF_SEARCH, Objective, Params, TrialMetrics};
 
 /// Settings of [`Frontier`].
 #[derive(Clone, Debug, PartialEq)]
@@ -185,6 +184,25 @@ struct GroupObs<'g> {
     clearly_infeasible: Option<u64>,
 }
 
+/// What one completed trial contributes.
+#[derive(Debug)]
+struct Measured {
+    recall: f64,
+    cost: f64,
+    /// True when the trial meets every budget of the objective other than recall.
+    within_budgets: bool,
+}
+
+/// True when `metrics` meet every budget of `objective` other than the recall floor.
+fn within_budgets(objective: &Objective, metrics: &TrialMetrics) -> bool {
+    if metrics.recall >= objective.min_recall {
+        return objective.feasible(metrics);
+    }
+    let mut at_floor = metrics.clone();
+    at_floor.recall = objective.min_recall;
+    objective.feasible(&at_floor)
+}
+
 /// A lower bound on cost as a function of the monotone parameter, from measurements
 /// `(s', cost)`: cost never decreases with `s`, and cost is affine in the parameter's
 /// value `v` with a non-negative intercept, so below a measurement it is at least
@@ -237,6 +255,10 @@ impl GroupObs<'_> {
     }
 }
 
+/// A group's partition as a range of [`Picture::groups`], and the position where the
+/// group is, or would go, in it.
+type Part = (std::ops::Range<usize>, usize);
+
 /// The next step for one group.
 #[derive(Debug)]
 struct Plan {
@@ -263,6 +285,9 @@ struct Picture<'l, 't> {
     /// True when the last group coordinate is the build axis: the first ordered
     /// build-time parameter, along which recall and latency are taken to grow.
     axis: bool,
+    /// [`Lattice::unit`] of axis indices, filled on first use (NaN until then) when the
+    /// axis is short enough to tabulate: ranking asks for the same values many times.
+    axis_units: Vec<std::cell::Cell<f64>>,
     tolerance: f64,
 }
 
@@ -294,7 +319,7 @@ impl Picture<'_, '_> {
 
     /// The range of `groups` that shares `g`'s partition (all coordinates but the
     /// axis), and the position where `g`'s axis value would go in it.
-    fn partition(&self, g: &[u64]) -> (std::ops::Range<usize>, usize) {
+    fn partition(&self, g: &[u64]) -> Part {
         if !self.axis || g.is_empty() {
             let i = self.groups.partition_point(|(h, _)| *h < g);
             let j = self.groups.partition_point(|(h, _)| *h <= g);
@@ -312,10 +337,18 @@ impl Picture<'_, '_> {
 
     /// The unit coordinate of axis index `a`.
     fn axis_unit(&self, a: u64) -> f64 {
-        match (self.axis, self.gdims.last()) {
+        let slot = self.axis_units.get(a as usize);
+        if let Some(u) = slot.map(std::cell::Cell::get).filter(|u| !u.is_nan()) {
+            return u;
+        }
+        let u = match (self.axis, self.gdims.last()) {
             (true, Some(&d)) => self.lattice.unit(d, a),
             _ => 0.0,
+        };
+        if let Some(slot) = slot {
+            slot.set(u);
         }
+        u
     }
 
     fn axis_of(&self, g: &[u64]) -> u64 {
@@ -332,11 +365,11 @@ impl Picture<'_, '_> {
 
     /// The largest clearly infeasible `s` of a larger build in `g`'s partition: recall
     /// grows along the build axis, so `g` is infeasible there too.
-    fn inferred_floor(&self, g: &[u64]) -> Option<u64> {
+    fn inferred_floor(&self, g: &[u64], part: &Part) -> Option<u64> {
         if !self.axis {
             return None;
         }
-        let (range, pos) = self.partition(g);
+        let (range, pos) = (part.0.clone(), part.1);
         let a = self.axis_of(g);
         let after = if self
             .groups
@@ -357,10 +390,10 @@ impl Picture<'_, '_> {
     /// A lower bound on the cost of group `g` at `s`: from the cheapest measurement of
     /// any group, and from `g` and the nearest smaller build of its partition (latency
     /// mostly grows along the build axis).
-    fn cost_bound(&self, g: &[u64], s: u64) -> f64 {
+    fn cost_bound(&self, g: &[u64], s: u64, part: &Part) -> f64 {
         let v = self.value(s);
         let mut bound = self.global.at(s, v);
-        let (range, pos) = self.partition(g);
+        let (range, pos) = (part.0.clone(), part.1);
         let a = self.axis_of(g);
         let end = if self
             .groups
@@ -398,8 +431,8 @@ impl Picture<'_, '_> {
     }
 
     /// The `hi` of the nearest build of `g`'s partition that has one, else mid-ladder.
-    fn guess(&self, g: &[u64]) -> u64 {
-        let (range, pos) = self.partition(g);
+    fn guess(&self, g: &[u64], part: &Part) -> u64 {
+        let (range, pos) = (part.0.clone(), part.1);
         let here = self.axis_unit(self.axis_of(g));
         let below = self.groups[range.start..pos]
             .iter()
@@ -436,7 +469,12 @@ impl Picture<'_, '_> {
 
     fn plan(&self, g: &[u64]) -> Plan {
         let empty = GroupObs::default();
-        let obs = self.obs(g).unwrap_or(&empty);
+        let part = self.partition(g);
+        let obs = self
+            .groups
+            .get(part.1)
+            .filter(|(h, _)| *h == g)
+            .map_or(&empty, |(_, o)| o);
         let hi = obs.hi();
         let own_lo = obs
             .summary
@@ -444,16 +482,20 @@ impl Picture<'_, '_> {
             .rev()
             .find(|c| !c.1 && hi.is_none_or(|h| c.0 < h))
             .map(|c| c.0);
-        let inferred = self.inferred_floor(g).filter(|&f| hi.is_none_or(|h| f < h));
+        let inferred = self
+            .inferred_floor(g, &part)
+            .filter(|&f| hi.is_none_or(|h| f < h));
         let lo = own_lo.max(inferred);
         let start = lo.map_or(0, |l| l + 1);
         let end = hi.unwrap_or(self.n);
-        let bound = self.cost_bound(g, start) * (1.0 - self.tolerance);
+        let bound = self.cost_bound(g, start, &part) * (1.0 - self.tolerance);
         if start >= end {
             return Plan { probe: None, bound };
         }
         let target = match (lo, hi) {
-            _ if obs.summary.is_empty() && hi.is_none() => self.guess(g).clamp(start, end - 1),
+            _ if obs.summary.is_empty() && hi.is_none() => {
+                self.guess(g, &part).clamp(start, end - 1)
+            }
             (Some(_), Some(_)) => start + (end - 1 - start) / 2,
             (None, Some(h)) => {
                 let feasible = obs.summary.iter().filter(|c| c.1).count() as u32;
@@ -510,24 +552,68 @@ impl Proposer for Frontier {
             groups: Vec::new(),
             suffix_infeasible: Vec::new(),
             axis,
+            axis_units: match axis_dim {
+                Some(d) if lattice.cards[d] <= 4096 => {
+                    vec![std::cell::Cell::new(f64::NAN); lattice.cards[d] as usize]
+                }
+                _ => Vec::new(),
+            },
             tolerance: self.config.noise_tolerance,
         };
         // One pass: (group rank, s, entry) for every projected entry, sorted, so that
         // each group is one run and each config one run inside it. The group rank is
         // mixed radix over `gdims`, so rank order is coordinate order.
-        let entries: Vec<(&[u64], &hnswtune_core::Trial)> = view.entries().collect();
-        let mut keyed: Vec<(u128, u64, u32)> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, (p, _))| {
-                let rank = picture.gdims.iter().fold(0u128, |acc, &d| {
-                    acc.wrapping_mul(u128::from(lattice.cards[d]))
-                        .wrapping_add(u128::from(p[d]))
+        // Read each trial once, in history order: the sorted pass below visits entries
+        // out of order, and trials are large enough that re-reading them there costs a
+        // cache miss each.
+        let entries: Vec<(&[u64], Option<Measured>)> = view
+            .entries()
+            .map(|(p, trial)| {
+                let measured = trial.completed_metrics().map(|metrics| Measured {
+                    recall: metrics.recall,
+                    cost: ctx.objective.cost(metrics),
+                    within_budgets: within_budgets(ctx.objective, metrics),
                 });
-                (rank, p[m], i as u32)
+                (p, measured)
             })
             .collect();
-        keyed.sort_unstable();
+        // Key: the config's rank with the monotone coordinate last, shifted left 32 bits
+        // over the entry's index, so that one sort of plain integers groups the history
+        // by group, then by config, then in history order (a space of 2^96 configs or
+        // more wraps, as `Lattice::rank` does).
+        let key_of = |i: usize, p: &[u64]| {
+            let rank = picture.gdims.iter().chain([&m]).fold(0u128, |acc, &d| {
+                acc.wrapping_mul(u128::from(lattice.cards[d]))
+                    .wrapping_add(u128::from(p[d]))
+            });
+            (rank << 32) | i as u128
+        };
+        // Plain u64 keys sort faster; every space under 2^32 configs has them.
+        let keyed: Vec<u128> = if lattice.cardinality() < 1 << 32 && entries.len() < 1 << 32 {
+            let mut keys: Vec<u64> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, (p, _))| key_of(i, p) as u64)
+                .collect();
+            keys.sort_unstable();
+            keys.into_iter().map(u128::from).collect()
+        } else {
+            let mut keys: Vec<u128> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, (p, _))| key_of(i, p))
+                .collect();
+            keys.sort_unstable();
+            keys
+        };
+        let config_of_key = |k: u128| k >> 32;
+        let entry_of_key = |k: u128| (k & 0xFFFF_FFFF) as usize;
+        let group_rank = |p: &[u64]| {
+            picture.gdims.iter().fold(0u128, |acc, &d| {
+                acc.wrapping_mul(u128::from(lattice.cards[d]))
+                    .wrapping_add(u128::from(p[d]))
+            })
+        };
         let clear = ctx.objective.min_recall - self.config.recall_margin;
         let gl = picture.gdims.len();
         let mut coords: Vec<u64> = Vec::new();
@@ -535,37 +621,36 @@ impl Proposer for Frontier {
         let mut summary_flat: Vec<(u64, bool, f64)> = Vec::with_capacity(keyed.len());
         // Per group: (visited range end, summary range end, clearly infeasible).
         let mut ends: Vec<(usize, usize, Option<u64>)> = Vec::new();
-        let mut built: HashSet<u128, BuildHasherDefault<FxHasher>> = HashSet::default();
+        let mut built: Vec<u128> = Vec::new();
         let mut i = 0;
         while i < keyed.len() {
-            let rank = keyed[i].0;
-            let p = entries[keyed[i].2 as usize].0;
+            let p = entries[entry_of_key(keyed[i])].0;
+            let rank = group_rank(p);
             coords.extend(picture.gdims.iter().map(|&d| p[d]));
-            built.insert(rank_where(&lattice, p, |d| lattice.build[d]));
+            built.push(rank_where(&lattice, p, |d| lattice.build[d]));
             let mut clearly_infeasible = None;
-            while i < keyed.len() && keyed[i].0 == rank {
-                let s = keyed[i].1;
+            while i < keyed.len() && {
+                let q = entries[entry_of_key(keyed[i])].0;
+                std::ptr::eq(q, p) || group_rank(q) == rank
+            } {
+                let config = config_of_key(keyed[i]);
+                let s = entries[entry_of_key(keyed[i])].0[m];
                 visited_flat.push(s);
                 let (mut n, mut recall_sum, mut cost_sum) = (0u32, 0.0f64, 0.0f64);
-                let mut last: Option<&TrialMetrics> = None;
-                while i < keyed.len() && keyed[i].0 == rank && keyed[i].1 == s {
-                    if let Some(metrics) = entries[keyed[i].2 as usize].1.completed_metrics() {
+                let mut last: Option<&Measured> = None;
+                while i < keyed.len() && config_of_key(keyed[i]) == config {
+                    if let Some(measured) = &entries[entry_of_key(keyed[i])].1 {
                         n += 1;
-                        recall_sum += metrics.recall;
-                        cost_sum += ctx.objective.cost(metrics);
-                        last = Some(metrics);
+                        recall_sum += measured.recall;
+                        cost_sum += measured.cost;
+                        last = Some(measured);
                     }
                     i += 1;
                 }
                 if let Some(last) = last {
+                    // Feasible on the mean recall, with the latest measurement's budgets.
                     let recall = recall_sum / f64::from(n);
-                    let feasible = if n == 1 {
-                        ctx.objective.feasible(last)
-                    } else {
-                        let mut mean = last.clone();
-                        mean.recall = recall;
-                        ctx.objective.feasible(&mean)
-                    };
+                    let feasible = recall >= ctx.objective.min_recall && last.within_budgets;
                     summary_flat.push((s, feasible, cost_sum / f64::from(n)));
                     if recall < clear {
                         clearly_infeasible = Some(s);
@@ -574,6 +659,8 @@ impl Proposer for Frontier {
             }
             ends.push((visited_flat.len(), summary_flat.len(), clearly_infeasible));
         }
+        built.sort_unstable();
+        built.dedup();
         let mut starts = (0usize, 0usize);
         picture.groups = ends
             .iter()
@@ -639,11 +726,6 @@ impl Proposer for Frontier {
             }
             candidates.insert(picture.group_of(p));
         }
-        unopened_in_order(&picture, self.config.candidate_limit, &mut candidates);
-        if let Some((_, p)) = &best {
-            let g = picture.group_of(p);
-            neighbours(&picture, &g, &mut candidates);
-        }
         let group_dims: Vec<usize> = picture.gdims.clone();
         let axes: Vec<AxisOrder> = group_dims
             .iter()
@@ -653,6 +735,16 @@ impl Proposer for Frontier {
                 axis
             })
             .collect();
+        unopened_in_order(
+            &picture,
+            &axes,
+            self.config.candidate_limit,
+            &mut candidates,
+        );
+        if let Some((_, p)) = &best {
+            let g = picture.group_of(p);
+            neighbours(&picture, &g, &mut candidates);
+        }
         let centre = picture.group_of(&lattice.centre());
         let mut choice: Option<(RankKey, Point)> = None;
         for g in candidates {
@@ -676,9 +768,11 @@ impl Proposer for Frontier {
                 .unwrap_or(0);
             let key = RankKey {
                 dominated: dominated(plan.bound),
-                new_build: !built.contains(&rank_where(&lattice, &picture.point_of(&g, 0), |d| {
-                    lattice.build[d]
-                })),
+                new_build: built
+                    .binary_search(&rank_where(&lattice, &picture.point_of(&g, 0), |d| {
+                        lattice.build[d]
+                    }))
+                    .is_err(),
                 bucket: bucket(plan.bound, self.config.noise_tolerance),
                 depth,
                 bound: plan.bound,
@@ -777,43 +871,44 @@ impl RankKey {
 
 /// Adds up to `limit` groups the history has not opened, in coarse-to-fine order over
 /// the group coordinates.
-fn unopened_in_order(picture: &Picture<'_, '_>, limit: usize, out: &mut BTreeSet<Point>) {
-    let lattice = picture.lattice;
-    let dims: Vec<usize> = picture.gdims.clone();
-    if dims.is_empty() {
+/// `axes` are the group coordinates' orders, extended to [`DEPTH_CAP`].
+fn unopened_in_order(
+    picture: &Picture<'_, '_>,
+    axes: &[AxisOrder],
+    limit: usize,
+    out: &mut BTreeSet<Point>,
+) {
+    let dims = picture.gdims.len();
+    if dims == 0 {
         out.insert(Vec::new());
         return;
     }
-    let mut axes: Vec<AxisOrder> = dims
-        .iter()
-        .map(|&d| AxisOrder::new(lattice.cards[d]))
-        .collect();
     let mut found = 0usize;
     let mut depth = 0u32;
     let mut scanned = 0usize;
+    let mut g: Point = vec![0; dims];
     loop {
-        for (k, axis) in axes.iter_mut().enumerate() {
-            axis.extend_to(lattice, dims[k], depth);
-        }
         let lists: Vec<&[u64]> = axes.iter().map(|a| a.up_to(depth)).collect();
-        let mut pos = vec![0usize; dims.len()];
+        let mut pos = vec![0usize; dims];
         'points: loop {
-            let g: Point = (0..dims.len()).map(|k| lists[k][pos[k]]).collect();
-            let shell = (0..dims.len())
+            for k in 0..dims {
+                g[k] = lists[k][pos[k]];
+            }
+            let shell = (0..dims)
                 .map(|k| axes[k].depth(g[k]).unwrap_or(0))
                 .max()
                 .unwrap_or(0);
             if shell == depth {
                 scanned += 1;
                 if picture.obs(&g).is_none() {
-                    out.insert(g);
+                    out.insert(g.clone());
                     found += 1;
                     if found >= limit {
                         return;
                     }
                 }
             }
-            for k in (0..dims.len()).rev() {
+            for k in (0..dims).rev() {
                 pos[k] += 1;
                 if pos[k] < lists[k].len() {
                     continue 'points;
