@@ -182,6 +182,8 @@ struct GroupObs<'g> {
     summary: &'g [(u64, bool, f64)],
     /// The largest `s` whose mean recall misses the floor by more than the margin.
     clearly_infeasible: Option<u64>,
+    /// The largest `s` whose mean recall misses the floor at all.
+    infeasible: Option<u64>,
 }
 
 /// What one completed trial contributes.
@@ -264,6 +266,10 @@ type Part = (std::ops::Range<usize>, usize);
 struct Plan {
     probe: Option<u64>,
     bound: f64,
+    /// The bound where cross-build inference trusts every measured miss, not only the
+    /// clear ones: what the group is expected to cost if recall is monotone along the
+    /// build axis. It only orders groups that [`Plan::bound`] cannot separate.
+    expected: f64,
 }
 
 /// Everything a call derives from the history.
@@ -280,6 +286,8 @@ struct Picture<'l, 't> {
     /// Largest clearly infeasible `s` among the groups of the same partition from this
     /// one on (aligned with `groups`).
     suffix_infeasible: Vec<Option<u64>>,
+    /// As `suffix_infeasible`, for any miss of the floor.
+    suffix_missed: Vec<Option<u64>>,
     /// Bound from the cheapest cost measured at each `s` over all groups.
     global: Envelope,
     /// True when the last group coordinate is the build axis: the first ordered
@@ -365,7 +373,7 @@ impl Picture<'_, '_> {
 
     /// The largest clearly infeasible `s` of a larger build in `g`'s partition: recall
     /// grows along the build axis, so `g` is infeasible there too.
-    fn inferred_floor(&self, g: &[u64], part: &Part) -> Option<u64> {
+    fn inferred_floor(&self, g: &[u64], part: &Part, strict: bool) -> Option<u64> {
         if !self.axis {
             return None;
         }
@@ -381,7 +389,11 @@ impl Picture<'_, '_> {
             pos
         };
         if after < range.end {
-            self.suffix_infeasible[after]
+            if strict {
+                self.suffix_missed[after]
+            } else {
+                self.suffix_infeasible[after]
+            }
         } else {
             None
         }
@@ -392,7 +404,14 @@ impl Picture<'_, '_> {
     /// mostly grows along the build axis).
     fn cost_bound(&self, g: &[u64], s: u64, part: &Part) -> f64 {
         let v = self.value(s);
-        let mut bound = self.global.at(s, v);
+        // Across builds, only smaller builds bound a group from below (latency grows
+        // along the build axis); the cheapest measurement of any group is a bound only
+        // where there is no build axis to say which groups are smaller.
+        let mut bound = if self.axis {
+            0.0
+        } else {
+            self.global.at(s, v)
+        };
         let (range, pos) = (part.0.clone(), part.1);
         let a = self.axis_of(g);
         let end = if self
@@ -409,6 +428,40 @@ impl Picture<'_, '_> {
             bound = bound.max(self.envelope_at(obs.summary, s, v));
         }
         bound
+    }
+
+    /// An estimate of what `g` costs at `s`: the bound of the nearest measured build of
+    /// its partition (either side, nearer in axis units; the larger estimate on a tie),
+    /// which is what `g` costs if latency changed little between them.
+    fn neighbour_estimate(&self, g: &[u64], s: u64, part: &Part) -> f64 {
+        let (range, pos) = (part.0.clone(), part.1);
+        let here = self.axis_unit(self.axis_of(g));
+        let measured = |i: &usize| {
+            let (h, obs) = &self.groups[*i];
+            *h != g && !obs.summary.is_empty()
+        };
+        let below = (range.start..pos).rev().find(measured);
+        let above = (pos..range.end).find(measured);
+        let v = self.value(s);
+        let score = |i: usize| {
+            let (h, obs) = &self.groups[i];
+            (
+                (self.axis_unit(self.axis_of(h)) - here).abs(),
+                self.envelope_at(obs.summary, s, v),
+            )
+        };
+        match (below.map(score), above.map(score)) {
+            (Some(b), Some(a)) if (b.0 - a.0).abs() <= 1e-12 => b.1.max(a.1),
+            (Some(b), Some(a)) => {
+                if b.0 < a.0 {
+                    b.1
+                } else {
+                    a.1
+                }
+            }
+            (Some(x), None) | (None, Some(x)) => x.1,
+            (None, None) => 0.0,
+        }
     }
 
     /// The bound of [`Envelope`] from one group's measurements, without building it.
@@ -483,15 +536,26 @@ impl Picture<'_, '_> {
             .find(|c| !c.1 && hi.is_none_or(|h| c.0 < h))
             .map(|c| c.0);
         let inferred = self
-            .inferred_floor(g, &part)
+            .inferred_floor(g, &part, false)
             .filter(|&f| hi.is_none_or(|h| f < h));
         let lo = own_lo.max(inferred);
         let start = lo.map_or(0, |l| l + 1);
         let end = hi.unwrap_or(self.n);
         let bound = self.cost_bound(g, start, &part) * (1.0 - self.tolerance);
         if start >= end {
-            return Plan { probe: None, bound };
+            return Plan {
+                probe: None,
+                bound,
+                expected: bound,
+            };
         }
+        let expected_start = self
+            .inferred_floor(g, &part, true)
+            .filter(|&f| hi.is_none_or(|h| f < h))
+            .map_or(start, |f| start.max(f + 1));
+        let expected = (self.cost_bound(g, expected_start, &part)
+            .max(self.neighbour_estimate(g, expected_start, &part)))
+            * (1.0 - self.tolerance);
         let target = match (lo, hi) {
             _ if obs.summary.is_empty() && hi.is_none() => {
                 self.guess(g, &part).clamp(start, end - 1)
@@ -515,7 +579,11 @@ impl Picture<'_, '_> {
                 .flatten()
                 .find(|s| (start..end).contains(s) && obs.visited.binary_search(s).is_err())
         });
-        Plan { probe, bound }
+        Plan {
+            probe,
+            bound,
+            expected,
+        }
     }
 }
 
@@ -551,6 +619,7 @@ impl Proposer for Frontier {
             gdims,
             groups: Vec::new(),
             suffix_infeasible: Vec::new(),
+            suffix_missed: Vec::new(),
             axis,
             axis_units: match axis_dim {
                 Some(d) if lattice.cards[d] <= 4096 => {
@@ -619,8 +688,9 @@ impl Proposer for Frontier {
         let mut coords: Vec<u64> = Vec::new();
         let mut visited_flat: Vec<u64> = Vec::with_capacity(keyed.len());
         let mut summary_flat: Vec<(u64, bool, f64)> = Vec::with_capacity(keyed.len());
-        // Per group: (visited range end, summary range end, clearly infeasible).
-        let mut ends: Vec<(usize, usize, Option<u64>)> = Vec::new();
+        // Per group: (visited range end, summary range end, clearly infeasible,
+        // infeasible).
+        let mut ends: Vec<(usize, usize, Option<u64>, Option<u64>)> = Vec::new();
         let mut built: Vec<u128> = Vec::new();
         let mut i = 0;
         while i < keyed.len() {
@@ -628,7 +698,7 @@ impl Proposer for Frontier {
             let rank = group_rank(p);
             coords.extend(picture.gdims.iter().map(|&d| p[d]));
             built.push(rank_where(&lattice, p, |d| lattice.build[d]));
-            let mut clearly_infeasible = None;
+            let (mut clearly_infeasible, mut infeasible) = (None, None);
             while i < keyed.len() && {
                 let q = entries[entry_of_key(keyed[i])].0;
                 std::ptr::eq(q, p) || group_rank(q) == rank
@@ -655,9 +725,17 @@ impl Proposer for Frontier {
                     if recall < clear {
                         clearly_infeasible = Some(s);
                     }
+                    if recall < ctx.objective.min_recall {
+                        infeasible = Some(s);
+                    }
                 }
             }
-            ends.push((visited_flat.len(), summary_flat.len(), clearly_infeasible));
+            ends.push((
+                visited_flat.len(),
+                summary_flat.len(),
+                clearly_infeasible,
+                infeasible,
+            ));
         }
         built.sort_unstable();
         built.dedup();
@@ -665,11 +743,12 @@ impl Proposer for Frontier {
         picture.groups = ends
             .iter()
             .enumerate()
-            .map(|(k, &(v_end, s_end, clearly_infeasible))| {
+            .map(|(k, &(v_end, s_end, clearly_infeasible, infeasible))| {
                 let obs = GroupObs {
                     visited: &visited_flat[starts.0..v_end],
                     summary: &summary_flat[starts.1..s_end],
                     clearly_infeasible,
+                    infeasible,
                 };
                 starts = (v_end, s_end);
                 (&coords[k * gl..(k + 1) * gl], obs)
@@ -701,6 +780,20 @@ impl Proposer for Frontier {
             suffix[i] = running;
         }
         picture.suffix_infeasible = suffix;
+        let mut missed = vec![None; picture.groups.len()];
+        let mut running: Option<u64> = None;
+        for i in (0..picture.groups.len()).rev() {
+            let same_partition = i + 1 < picture.groups.len() && {
+                let (a, b) = (&picture.groups[i].0, &picture.groups[i + 1].0);
+                !axis || a[..a.len() - 1] == b[..b.len() - 1]
+            };
+            if !same_partition {
+                running = None;
+            }
+            running = running.max(picture.groups[i].1.infeasible);
+            missed[i] = running;
+        }
+        picture.suffix_missed = missed;
         let incumbent = best.as_ref().map(|(c, _)| *c);
         let dominated = |bound: f64| incumbent.is_some_and(|c| bound >= c);
 
@@ -774,6 +867,7 @@ impl Proposer for Frontier {
                     }))
                     .is_err(),
                 bucket: bucket(plan.bound, self.config.noise_tolerance),
+                expected_bucket: bucket(plan.expected, self.config.noise_tolerance),
                 depth,
                 bound: plan.bound,
                 gap,
@@ -852,6 +946,7 @@ struct RankKey {
     dominated: bool,
     new_build: bool,
     bucket: i64,
+    expected_bucket: i64,
     depth: u32,
     bound: f64,
     gap: f64,
@@ -860,8 +955,20 @@ struct RankKey {
 
 impl RankKey {
     fn better_than(&self, other: &RankKey) -> bool {
-        (self.dominated, self.new_build, self.bucket, self.depth)
-            .cmp(&(other.dominated, other.new_build, other.bucket, other.depth))
+        (
+            self.dominated,
+            self.new_build,
+            self.expected_bucket,
+            self.bucket,
+            self.depth,
+        )
+            .cmp(&(
+                other.dominated,
+                other.new_build,
+                other.expected_bucket,
+                other.bucket,
+                other.depth,
+            ))
             .then(self.bound.total_cmp(&other.bound))
             .then(other.gap.total_cmp(&self.gap))
             .then(self.tie.cmp(&other.tie))
