@@ -407,11 +407,7 @@ impl Picture<'_, '_> {
         // Across builds, only smaller builds bound a group from below (latency grows
         // along the build axis); the cheapest measurement of any group is a bound only
         // where there is no build axis to say which groups are smaller.
-        let mut bound = if self.axis {
-            0.0
-        } else {
-            self.global.at(s, v)
-        };
+        let mut bound = if self.axis { 0.0 } else { self.global.at(s, v) };
         let (range, pos) = (part.0.clone(), part.1);
         let a = self.axis_of(g);
         let end = if self
@@ -553,7 +549,8 @@ impl Picture<'_, '_> {
             .inferred_floor(g, &part, true)
             .filter(|&f| hi.is_none_or(|h| f < h))
             .map_or(start, |f| start.max(f + 1));
-        let expected = (self.cost_bound(g, expected_start, &part)
+        let expected = (self
+            .cost_bound(g, expected_start, &part)
             .max(self.neighbour_estimate(g, expected_start, &part)))
             * (1.0 - self.tolerance);
         let target = match (lo, hi) {

@@ -54,7 +54,9 @@ fn trace(landscape: &Landscape, settings: &EfficiencySettings, seed: u64) -> any
                     }
                     _ => false,
                 };
-                let m = trial.completed_metrics().context("replayed trials complete")?;
+                let m = trial
+                    .completed_metrics()
+                    .context("replayed trials complete")?;
                 println!(
                     "{:>3} {params}: recall {:.4} p50 {:7.1} | builds {} sim {:7.1}s{}",
                     history.len() + 1,
@@ -62,7 +64,11 @@ fn trace(landscape: &Landscape, settings: &EfficiencySettings, seed: u64) -> any
                     m.search_p50_us,
                     replay.builds(),
                     replay.simulated_secs(),
-                    if target && !reached { "  <- target" } else { "" }
+                    if target && !reached {
+                        "  <- target"
+                    } else {
+                        ""
+                    }
                 );
                 reached |= target;
                 history.push(trial);
