@@ -10,8 +10,11 @@
 //! smallest monotone value that meets the recall floor, so each group needs a
 //! bisection, not a sweep.
 //!
-//! Each call rebuilds its picture from the history (repeated measurements of a config
-//! are averaged; a config is feasible when its mean recall meets the floor):
+//! Each call rebuilds its picture from the history in one pass: the projected entries
+//! are sorted once by (group, monotone value, history position), so each group is a
+//! run of a flat array and a call allocates a handful of vectors however long the
+//! history. Repeated measurements of a config are averaged; a config is feasible when
+//! its mean recall meets the floor:
 //!
 //! 1. **Bracket per group.** `hi` is the smallest feasible monotone value measured,
 //!    `lo` the largest infeasible one below it. The *build axis* is the first ordered
@@ -29,22 +32,33 @@
 //! 3. **Bounds and dominance.** Latency never decreases with the monotone parameter and
 //!    is affine in its value with a non-negative intercept, so below a measurement
 //!    `(v', cost')` the cost is at least `cost' × v / v'`. A group's optimum, which lies
-//!    above `lo`, is bounded below by the cheapest cost any group measured and by its
-//!    own and its next smaller build's measurements (latency mostly grows along the
-//!    build axis). A group whose bound, lowered by `noise_tolerance`, reaches the
-//!    incumbent's cost is dominated. This is FAISS's operating-point pruning in
-//!    `ParameterSpace::explore`, which FAISS applies to search-time parameters only;
-//!    the inferred brackets and the build-axis bound carry it across builds.
-//! 4. **Choice.** The group of the latest trial is continued while it is unresolved
+//!    above `lo`, is bounded below by its own and its next smaller build's
+//!    measurements (latency mostly grows along the build axis). Larger builds bound
+//!    nothing from below, so a smaller, unmeasured build is never written off because
+//!    a larger one is slow; without a build axis the cheapest cost any group measured
+//!    at each value serves instead. A group whose bound, lowered by `noise_tolerance`,
+//!    reaches the incumbent's cost is dominated. This is FAISS's operating-point
+//!    pruning in `ParameterSpace::explore`, which FAISS applies to search-time
+//!    parameters only; the inferred brackets and the build-axis bound carry it across
+//!    builds.
+//! 4. **Expectation.** The margin in step 1 keeps the search correct under noise, but
+//!    it also keeps a smaller build's bracket open below values where a larger build
+//!    already missed the floor. For ordering only, each group also gets an *expected*
+//!    cost: its bracket is raised above every value where a larger build of its
+//!    partition missed the floor at all, and the cost there is taken from the nearest
+//!    measured build of the partition (what the group costs if latency changes little
+//!    between neighbouring builds), or from the bound where that is higher.
+//! 5. **Choice.** The group of the latest trial is continued while it is unresolved
 //!    and not dominated: its build exists, so its probes are cheap search-time moves.
 //!    Otherwise the candidates (the groups of the latest `candidate_limit` trials, the
 //!    first `candidate_limit` unopened groups in coarse-to-fine order, and the
 //!    neighbours of the incumbent's group at 1, 2, 4, ... steps) are ranked:
-//!    non-dominated first, then groups whose build already exists, then bounds within
-//!    one noise tolerance of each other as equal, then coarse-to-fine depth (as in
-//!    [`crate::Grid`]), then the bound, then the distance to the nearest opened build
-//!    (which keeps exploring after the first optimum and copes with a best
-//!    `ef_construction` that is not unimodal), then a seeded tie-break.
+//!    non-dominated first, then groups whose build already exists, then expected costs
+//!    within one noise tolerance of each other as equal, then the same for bounds,
+//!    then coarse-to-fine depth (as in [`crate::Grid`]), then the bound, then the
+//!    distance to the nearest opened build (which keeps exploring after the first
+//!    optimum and copes with a best `ef_construction` that is not unimodal), then a
+//!    seeded tie-break.
 //!
 //! Monotonicity is an assumption for ordering only. A dominated group is ranked last,
 //! never discarded, and when no candidate remains the unvisited config nearest to the
