@@ -297,6 +297,8 @@ struct Picture<'l, 't> {
     gdims: Vec<usize>,
     /// Opened groups, sorted by their coordinates.
     groups: Vec<(&'t [u64], GroupObs<'t>)>,
+    /// [`Picture::rank`] of each group, aligned with `groups` (ascending).
+    ranks: Vec<u128>,
     /// Largest clearly infeasible `s` among the groups of the same partition from this
     /// one on (aligned with `groups`).
     suffix_infeasible: Vec<Option<u64>>,
@@ -333,27 +335,40 @@ impl Picture<'_, '_> {
     }
 
     fn obs(&self, g: &[u64]) -> Option<&GroupObs<'_>> {
-        self.groups
-            .binary_search_by(|(h, _)| (*h).cmp(g))
+        self.ranks
+            .binary_search(&self.rank(g))
             .ok()
             .map(|i| &self.groups[i].1)
+    }
+
+    /// The mixed-radix rank of group coordinates: rank order is coordinate order.
+    fn rank(&self, g: &[u64]) -> u128 {
+        g.iter().zip(&self.gdims).fold(0u128, |acc, (&i, &d)| {
+            acc.wrapping_mul(u128::from(self.lattice.cards[d]))
+                .wrapping_add(u128::from(i))
+        })
     }
 
     /// The range of `groups` that shares `g`'s partition (all coordinates but the
     /// axis), and the position where `g`'s axis value would go in it.
     fn partition(&self, g: &[u64]) -> Part {
+        let rank = self.rank(g);
+        let pos = self.ranks.partition_point(|&r| r < rank);
         if !self.axis || g.is_empty() {
-            let i = self.groups.partition_point(|(h, _)| *h < g);
-            let j = self.groups.partition_point(|(h, _)| *h <= g);
-            return (i..j, i);
+            let j = self.ranks.partition_point(|&r| r <= rank);
+            return (pos..j, pos);
         }
-        let (key, a) = (&g[..g.len() - 1], g[g.len() - 1]);
-        fn prefix(h: &[u64]) -> &[u64] {
-            &h[..h.len() - 1]
-        }
-        let lo = self.groups.partition_point(|(h, _)| prefix(h) < key);
-        let hi = self.groups.partition_point(|(h, _)| prefix(h) <= key);
-        let pos = lo + self.groups[lo..hi].partition_point(|(h, _)| h[h.len() - 1] < a);
+        // The axis is the last coordinate: a partition is one block of ranks.
+        let a = g[g.len() - 1];
+        let first = rank.wrapping_sub(u128::from(a));
+        let card = self
+            .gdims
+            .last()
+            .map_or(1, |&d| u128::from(self.lattice.cards[d]));
+        let lo = self.ranks.partition_point(|&r| r < first);
+        let hi = self
+            .ranks
+            .partition_point(|&r| r < first.saturating_add(card));
         (lo..hi, pos)
     }
 
@@ -629,6 +644,7 @@ impl Proposer for Frontier {
             global: Envelope::default(),
             gdims,
             groups: Vec::new(),
+            ranks: Vec::new(),
             suffix_infeasible: Vec::new(),
             suffix_missed: Vec::new(),
             axis,
@@ -765,9 +781,20 @@ impl Proposer for Frontier {
                 (&coords[k * gl..(k + 1) * gl], obs)
             })
             .collect();
-        let mut cheapest: Vec<(u64, f64)> = summary_flat.iter().map(|c| (c.0, c.2)).collect();
-        cheapest.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-        cheapest.dedup_by_key(|c| c.0);
+        picture.ranks = picture
+            .groups
+            .iter()
+            .map(|(g, _)| picture.rank(g))
+            .collect();
+        let cheapest: Vec<(u64, f64)> = if axis {
+            // Only spaces without a build axis use the cheapest cost per value.
+            Vec::new()
+        } else {
+            let mut cheapest: Vec<(u64, f64)> = summary_flat.iter().map(|c| (c.0, c.2)).collect();
+            cheapest.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            cheapest.dedup_by_key(|c| c.0);
+            cheapest
+        };
         let mut best: Option<(f64, Point)> = None;
         for (g, obs) in &picture.groups {
             for &(s, feasible, cost) in obs.summary {
