@@ -200,6 +200,17 @@ struct GroupObs<'g> {
     infeasible: Option<u64>,
 }
 
+/// One projected history entry, as the sorted pass reads it.
+#[derive(Debug)]
+struct Entry<'v> {
+    point: &'v [u64],
+    /// The rank of its group (every coordinate but the monotone one).
+    group: u128,
+    /// Its monotone coordinate.
+    s: u64,
+    measured: Option<Measured>,
+}
+
 /// What one completed trial contributes.
 #[derive(Debug)]
 struct Measured {
@@ -662,7 +673,8 @@ impl Proposer for Frontier {
         // Read each trial once, in history order: the sorted pass below visits entries
         // out of order, and trials are large enough that re-reading them there costs a
         // cache miss each.
-        let entries: Vec<(&[u64], Option<Measured>)> = view
+        let n_m = u128::from(lattice.cards[m]);
+        let entries: Vec<Entry<'_>> = view
             .entries()
             .map(|(p, trial)| {
                 let measured = trial.completed_metrics().map(|metrics| Measured {
@@ -670,18 +682,24 @@ impl Proposer for Frontier {
                     cost: ctx.objective.cost(metrics),
                     within_budgets: within_budgets(ctx.objective, metrics),
                 });
-                (p, measured)
+                let group = picture.gdims.iter().fold(0u128, |acc, &d| {
+                    acc.wrapping_mul(u128::from(lattice.cards[d]))
+                        .wrapping_add(u128::from(p[d]))
+                });
+                Entry {
+                    point: p,
+                    group,
+                    s: p[m],
+                    measured,
+                }
             })
             .collect();
-        // Key: the config's rank with the monotone coordinate last, shifted left 32 bits
-        // over the entry's index, so that one sort of plain integers groups the history
-        // by group, then by config, then in history order (a space of 2^96 configs or
-        // more wraps, as `Lattice::rank` does).
-        let key_of = |i: usize, p: &[u64]| {
-            let rank = picture.gdims.iter().chain([&m]).fold(0u128, |acc, &d| {
-                acc.wrapping_mul(u128::from(lattice.cards[d]))
-                    .wrapping_add(u128::from(p[d]))
-            });
+        // Key: the config's rank (group rank, then the monotone coordinate) shifted left
+        // 32 bits over the entry's index, so that one sort of plain integers groups the
+        // history by group, then by config, then in history order (a space of 2^96
+        // configs or more wraps, as `Lattice::rank` does).
+        let key_of = |i: usize, e: &Entry<'_>| {
+            let rank = e.group.wrapping_mul(n_m).wrapping_add(u128::from(e.s));
             (rank << 32) | i as u128
         };
         // Plain u64 keys sort faster; every space under 2^32 configs has them.
@@ -689,7 +707,7 @@ impl Proposer for Frontier {
             let mut keys: Vec<u64> = entries
                 .iter()
                 .enumerate()
-                .map(|(i, (p, _))| key_of(i, p) as u64)
+                .map(|(i, e)| key_of(i, e) as u64)
                 .collect();
             keys.sort_unstable();
             keys.into_iter().map(u128::from).collect()
@@ -697,19 +715,13 @@ impl Proposer for Frontier {
             let mut keys: Vec<u128> = entries
                 .iter()
                 .enumerate()
-                .map(|(i, (p, _))| key_of(i, p))
+                .map(|(i, e)| key_of(i, e))
                 .collect();
             keys.sort_unstable();
             keys
         };
         let config_of_key = |k: u128| k >> 32;
         let entry_of_key = |k: u128| (k & 0xFFFF_FFFF) as usize;
-        let group_rank = |p: &[u64]| {
-            picture.gdims.iter().fold(0u128, |acc, &d| {
-                acc.wrapping_mul(u128::from(lattice.cards[d]))
-                    .wrapping_add(u128::from(p[d]))
-            })
-        };
         let clear = ctx.objective.min_recall - self.config.recall_margin;
         let gl = picture.gdims.len();
         let mut coords: Vec<u64> = Vec::new();
@@ -721,22 +733,19 @@ impl Proposer for Frontier {
         let mut built: Vec<u128> = Vec::new();
         let mut i = 0;
         while i < keyed.len() {
-            let p = entries[entry_of_key(keyed[i])].0;
-            let rank = group_rank(p);
+            let first = &entries[entry_of_key(keyed[i])];
+            let (p, rank) = (first.point, first.group);
             coords.extend(picture.gdims.iter().map(|&d| p[d]));
             built.push(rank_where(&lattice, p, |d| lattice.build[d]));
             let (mut clearly_infeasible, mut infeasible) = (None, None);
-            while i < keyed.len() && {
-                let q = entries[entry_of_key(keyed[i])].0;
-                std::ptr::eq(q, p) || group_rank(q) == rank
-            } {
+            while i < keyed.len() && entries[entry_of_key(keyed[i])].group == rank {
                 let config = config_of_key(keyed[i]);
-                let s = entries[entry_of_key(keyed[i])].0[m];
+                let s = entries[entry_of_key(keyed[i])].s;
                 visited_flat.push(s);
                 let (mut n, mut recall_sum, mut cost_sum) = (0u32, 0.0f64, 0.0f64);
                 let mut last: Option<&Measured> = None;
                 while i < keyed.len() && config_of_key(keyed[i]) == config {
-                    if let Some(measured) = &entries[entry_of_key(keyed[i])].1 {
+                    if let Some(measured) = &entries[entry_of_key(keyed[i])].measured {
                         n += 1;
                         recall_sum += measured.recall;
                         cost_sum += measured.cost;
