@@ -100,7 +100,13 @@ pub fn acceptance_probability(delta_energy: f64, temperature: f64) -> f64 {
     if temperature.is_nan() || temperature <= 0.0 {
         return 0.0;
     }
-    (-delta_energy / temperature).exp()
+    let x = delta_energy / temperature;
+    // exp(−x) is 0 in f64 beyond this; libm's underflow path is slow, and a cold chain
+    // over a long history takes it on almost every step.
+    if x > 746.0 {
+        return 0.0;
+    }
+    (-x).exp()
 }
 
 /// Simulated annealing with a geometric schedule and a shrinking neighbourhood.
@@ -261,23 +267,28 @@ impl Proposer for Annealing {
         if view.exhausted(&lattice) {
             return Ok(None);
         }
-        let mut current: Option<(Point, f64)> = None;
+        let mut current: Option<(&[u64], f64)> = None;
         let mut completed = 0usize;
         for (point, metrics) in view.completed() {
             let e = self.energy(ctx.objective, metrics);
             match &current {
-                None => current = Some((point.to_vec(), e)),
+                None => current = Some((point, e)),
                 Some((_, e_cur)) => {
-                    let p = acceptance_probability(e - e_cur, self.temperature(completed));
-                    if unit_draw(self.config.seed, completed as u64) < p {
-                        current = Some((point.to_vec(), e));
+                    // An improvement is always taken; only a worsening move needs the
+                    // temperature and the draw.
+                    let accept = e <= *e_cur || {
+                        let p = acceptance_probability(e - e_cur, self.temperature(completed));
+                        unit_draw(self.config.seed, completed as u64) < p
+                    };
+                    if accept {
+                        current = Some((point, e));
                     }
                 }
             }
             completed += 1;
         }
         let origin = match current {
-            Some((p, _)) => p,
+            Some((p, _)) => p.to_vec(),
             None => view
                 .last_point()
                 .map(<[u64]>::to_vec)

@@ -10,8 +10,11 @@
 //! smallest monotone value that meets the recall floor, so each group needs a
 //! bisection, not a sweep.
 //!
-//! Each call rebuilds its picture from the history (repeated measurements of a config
-//! are averaged; a config is feasible when its mean recall meets the floor):
+//! Each call rebuilds its picture from the history in one pass: the projected entries
+//! are sorted once by (group, monotone value, history position), so each group is a
+//! run of a flat array and a call allocates a handful of vectors however long the
+//! history. Repeated measurements of a config are averaged; a config is feasible when
+//! its mean recall meets the floor:
 //!
 //! 1. **Bracket per group.** `hi` is the smallest feasible monotone value measured,
 //!    `lo` the largest infeasible one below it. The *build axis* is the first ordered
@@ -29,22 +32,33 @@
 //! 3. **Bounds and dominance.** Latency never decreases with the monotone parameter and
 //!    is affine in its value with a non-negative intercept, so below a measurement
 //!    `(v', cost')` the cost is at least `cost' × v / v'`. A group's optimum, which lies
-//!    above `lo`, is bounded below by the cheapest cost any group measured and by its
-//!    own and its next smaller build's measurements (latency mostly grows along the
-//!    build axis). A group whose bound, lowered by `noise_tolerance`, reaches the
-//!    incumbent's cost is dominated. This is FAISS's operating-point pruning in
-//!    `ParameterSpace::explore`, which FAISS applies to search-time parameters only;
-//!    the inferred brackets and the build-axis bound carry it across builds.
-//! 4. **Choice.** The group of the latest trial is continued while it is unresolved
+//!    above `lo`, is bounded below by its own and its next smaller build's
+//!    measurements (latency mostly grows along the build axis). Larger builds bound
+//!    nothing from below, so a smaller, unmeasured build is never written off because
+//!    a larger one is slow; without a build axis the cheapest cost any group measured
+//!    at each value serves instead. A group whose bound, lowered by `noise_tolerance`,
+//!    reaches the incumbent's cost is dominated. This is FAISS's operating-point
+//!    pruning in `ParameterSpace::explore`, which FAISS applies to search-time
+//!    parameters only; the inferred brackets and the build-axis bound carry it across
+//!    builds.
+//! 4. **Expectation.** The margin in step 1 keeps the search correct under noise, but
+//!    it also keeps a smaller build's bracket open below values where a larger build
+//!    already missed the floor. For ordering only, each group also gets an *expected*
+//!    cost: its bracket is raised above every value where a larger build of its
+//!    partition missed the floor at all, and the cost there is taken from the nearest
+//!    measured build of the partition (what the group costs if latency changes little
+//!    between neighbouring builds), or from the bound where that is higher.
+//! 5. **Choice.** The group of the latest trial is continued while it is unresolved
 //!    and not dominated: its build exists, so its probes are cheap search-time moves.
 //!    Otherwise the candidates (the groups of the latest `candidate_limit` trials, the
 //!    first `candidate_limit` unopened groups in coarse-to-fine order, and the
 //!    neighbours of the incumbent's group at 1, 2, 4, ... steps) are ranked:
-//!    non-dominated first, then groups whose build already exists, then bounds within
-//!    one noise tolerance of each other as equal, then coarse-to-fine depth (as in
-//!    [`crate::Grid`]), then the bound, then the distance to the nearest opened build
-//!    (which keeps exploring after the first optimum and copes with a best
-//!    `ef_construction` that is not unimodal), then a seeded tie-break.
+//!    non-dominated first, then groups whose build already exists, then expected costs
+//!    within one noise tolerance of each other as equal, then the same for bounds,
+//!    then coarse-to-fine depth (as in [`crate::Grid`]), then the bound, then the
+//!    distance to the nearest opened build (which keeps exploring after the first
+//!    optimum and copes with a best `ef_construction` that is not unimodal), then a
+//!    seeded tie-break.
 //!
 //! Monotonicity is an assumption for ordering only. A dominated group is ranked last,
 //! never discarded, and when no candidate remains the unvisited config nearest to the
@@ -64,11 +78,10 @@
 //! - Every probe is an unvisited point of the space; `None` only when the space is
 //!   exhausted.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeSet;
 
 use crate::grid::{AxisOrder, first_in_order};
-use crate::lattice::{Fnv, FxHasher, HistoryView, Lattice, Point, nearest_unvisited};
+use crate::lattice::{Fnv, HistoryView, Lattice, Point, nearest_unvisited};
 use crate::{ProposalContext, ProposeError, Proposer};
 use hnswtune_core::{EF_SEARCH, Objective, Params, TrialMetrics};
 
@@ -171,37 +184,50 @@ impl Frontier {
     }
 }
 
-/// Repeated measurements of one config.
-#[derive(Debug)]
-struct Cell<'t> {
-    n: u32,
-    recall_sum: f64,
-    cost_sum: f64,
-    last: &'t TrialMetrics,
-}
-
-impl Cell<'_> {
-    fn cost(&self) -> f64 {
-        self.cost_sum / f64::from(self.n)
-    }
-    fn feasible(&self, objective: &Objective) -> bool {
-        let mut mean = self.last.clone();
-        mean.recall = self.recall_sum / f64::from(self.n);
-        objective.feasible(&mean)
-    }
-}
-
-/// What the history says about one group.
+/// What the history says about one group. The slices point into flat arrays built
+/// once per call (one sort of the history by group), so a call allocates a handful of
+/// vectors however many groups the history holds.
 #[derive(Debug, Default)]
-struct GroupObs<'t> {
-    /// Measured configs, ascending in `s`.
-    cells: Vec<(u64, Cell<'t>)>,
-    /// Every `s` in the history (any state), ascending.
-    visited: Vec<u64>,
-    /// Measured `(s, feasible, mean cost)`, ascending in `s`.
-    summary: Vec<(u64, bool, f64)>,
+struct GroupObs<'g> {
+    /// Every `s` in the history (any state), ascending, distinct.
+    visited: &'g [u64],
+    /// Measured `(s, feasible, mean cost)`, ascending in `s`; repeated measurements of
+    /// one config are averaged and the mean recall decides feasibility.
+    summary: &'g [(u64, bool, f64)],
     /// The largest `s` whose mean recall misses the floor by more than the margin.
     clearly_infeasible: Option<u64>,
+    /// The largest `s` whose mean recall misses the floor at all.
+    infeasible: Option<u64>,
+}
+
+/// One projected history entry, as the sorted pass reads it.
+#[derive(Debug)]
+struct Entry<'v> {
+    point: &'v [u64],
+    /// The rank of its group (every coordinate but the monotone one).
+    group: u128,
+    /// Its monotone coordinate.
+    s: u64,
+    measured: Option<Measured>,
+}
+
+/// What one completed trial contributes.
+#[derive(Debug)]
+struct Measured {
+    recall: f64,
+    cost: f64,
+    /// True when the trial meets every budget of the objective other than recall.
+    within_budgets: bool,
+}
+
+/// True when `metrics` meet every budget of `objective` other than the recall floor.
+fn within_budgets(objective: &Objective, metrics: &TrialMetrics) -> bool {
+    if metrics.recall >= objective.min_recall {
+        return objective.feasible(metrics);
+    }
+    let mut at_floor = metrics.clone();
+    at_floor.recall = objective.min_recall;
+    objective.feasible(&at_floor)
 }
 
 /// A lower bound on cost as a function of the monotone parameter, from measurements
@@ -256,11 +282,19 @@ impl GroupObs<'_> {
     }
 }
 
+/// A group's partition as a range of [`Picture::groups`], and the position where the
+/// group is, or would go, in it.
+type Part = (std::ops::Range<usize>, usize);
+
 /// The next step for one group.
 #[derive(Debug)]
 struct Plan {
     probe: Option<u64>,
     bound: f64,
+    /// The bound where cross-build inference trusts every measured miss, not only the
+    /// clear ones: what the group is expected to cost if recall is monotone along the
+    /// build axis. It only orders groups that [`Plan::bound`] cannot separate.
+    expected: f64,
 }
 
 /// Everything a call derives from the history.
@@ -273,15 +307,22 @@ struct Picture<'l, 't> {
     /// contiguous and ordered in `groups`.
     gdims: Vec<usize>,
     /// Opened groups, sorted by their coordinates.
-    groups: Vec<(Point, GroupObs<'t>)>,
+    groups: Vec<(&'t [u64], GroupObs<'t>)>,
+    /// [`Picture::rank`] of each group, aligned with `groups` (ascending).
+    ranks: Vec<u128>,
     /// Largest clearly infeasible `s` among the groups of the same partition from this
     /// one on (aligned with `groups`).
     suffix_infeasible: Vec<Option<u64>>,
+    /// As `suffix_infeasible`, for any miss of the floor.
+    suffix_missed: Vec<Option<u64>>,
     /// Bound from the cheapest cost measured at each `s` over all groups.
     global: Envelope,
     /// True when the last group coordinate is the build axis: the first ordered
     /// build-time parameter, along which recall and latency are taken to grow.
     axis: bool,
+    /// [`Lattice::unit`] of axis indices, filled on first use (NaN until then) when the
+    /// axis is short enough to tabulate: ranking asks for the same values many times.
+    axis_units: Vec<std::cell::Cell<f64>>,
     tolerance: f64,
 }
 
@@ -305,36 +346,57 @@ impl Picture<'_, '_> {
     }
 
     fn obs(&self, g: &[u64]) -> Option<&GroupObs<'_>> {
-        self.groups
-            .binary_search_by(|(h, _)| h.as_slice().cmp(g))
+        self.ranks
+            .binary_search(&self.rank(g))
             .ok()
             .map(|i| &self.groups[i].1)
     }
 
+    /// The mixed-radix rank of group coordinates: rank order is coordinate order.
+    fn rank(&self, g: &[u64]) -> u128 {
+        g.iter().zip(&self.gdims).fold(0u128, |acc, (&i, &d)| {
+            acc.wrapping_mul(u128::from(self.lattice.cards[d]))
+                .wrapping_add(u128::from(i))
+        })
+    }
+
     /// The range of `groups` that shares `g`'s partition (all coordinates but the
     /// axis), and the position where `g`'s axis value would go in it.
-    fn partition(&self, g: &[u64]) -> (std::ops::Range<usize>, usize) {
+    fn partition(&self, g: &[u64]) -> Part {
+        let rank = self.rank(g);
+        let pos = self.ranks.partition_point(|&r| r < rank);
         if !self.axis || g.is_empty() {
-            let i = self.groups.partition_point(|(h, _)| h.as_slice() < g);
-            let j = self.groups.partition_point(|(h, _)| h.as_slice() <= g);
-            return (i..j, i);
+            let j = self.ranks.partition_point(|&r| r <= rank);
+            return (pos..j, pos);
         }
-        let (key, a) = (&g[..g.len() - 1], g[g.len() - 1]);
-        fn prefix(h: &[u64]) -> &[u64] {
-            &h[..h.len() - 1]
-        }
-        let lo = self.groups.partition_point(|(h, _)| prefix(h) < key);
-        let hi = self.groups.partition_point(|(h, _)| prefix(h) <= key);
-        let pos = lo + self.groups[lo..hi].partition_point(|(h, _)| h[h.len() - 1] < a);
+        // The axis is the last coordinate: a partition is one block of ranks.
+        let a = g[g.len() - 1];
+        let first = rank.wrapping_sub(u128::from(a));
+        let card = self
+            .gdims
+            .last()
+            .map_or(1, |&d| u128::from(self.lattice.cards[d]));
+        let lo = self.ranks.partition_point(|&r| r < first);
+        let hi = self
+            .ranks
+            .partition_point(|&r| r < first.saturating_add(card));
         (lo..hi, pos)
     }
 
     /// The unit coordinate of axis index `a`.
     fn axis_unit(&self, a: u64) -> f64 {
-        match (self.axis, self.gdims.last()) {
+        let slot = self.axis_units.get(a as usize);
+        if let Some(u) = slot.map(std::cell::Cell::get).filter(|u| !u.is_nan()) {
+            return u;
+        }
+        let u = match (self.axis, self.gdims.last()) {
             (true, Some(&d)) => self.lattice.unit(d, a),
             _ => 0.0,
+        };
+        if let Some(slot) = slot {
+            slot.set(u);
         }
+        u
     }
 
     fn axis_of(&self, g: &[u64]) -> u64 {
@@ -351,11 +413,11 @@ impl Picture<'_, '_> {
 
     /// The largest clearly infeasible `s` of a larger build in `g`'s partition: recall
     /// grows along the build axis, so `g` is infeasible there too.
-    fn inferred_floor(&self, g: &[u64]) -> Option<u64> {
+    fn inferred_floor(&self, g: &[u64], part: &Part, strict: bool) -> Option<u64> {
         if !self.axis {
             return None;
         }
-        let (range, pos) = self.partition(g);
+        let (range, pos) = (part.0.clone(), part.1);
         let a = self.axis_of(g);
         let after = if self
             .groups
@@ -367,7 +429,11 @@ impl Picture<'_, '_> {
             pos
         };
         if after < range.end {
-            self.suffix_infeasible[after]
+            if strict {
+                self.suffix_missed[after]
+            } else {
+                self.suffix_infeasible[after]
+            }
         } else {
             None
         }
@@ -376,10 +442,13 @@ impl Picture<'_, '_> {
     /// A lower bound on the cost of group `g` at `s`: from the cheapest measurement of
     /// any group, and from `g` and the nearest smaller build of its partition (latency
     /// mostly grows along the build axis).
-    fn cost_bound(&self, g: &[u64], s: u64) -> f64 {
+    fn cost_bound(&self, g: &[u64], s: u64, part: &Part) -> f64 {
         let v = self.value(s);
-        let mut bound = self.global.at(s, v);
-        let (range, pos) = self.partition(g);
+        // Across builds, only smaller builds bound a group from below (latency grows
+        // along the build axis); the cheapest measurement of any group is a bound only
+        // where there is no build axis to say which groups are smaller.
+        let mut bound = if self.axis { 0.0 } else { self.global.at(s, v) };
+        let (range, pos) = (part.0.clone(), part.1);
         let a = self.axis_of(g);
         let end = if self
             .groups
@@ -392,9 +461,43 @@ impl Picture<'_, '_> {
         };
         let start = end.saturating_sub(2).max(range.start);
         for (_, obs) in &self.groups[start..end] {
-            bound = bound.max(self.envelope_at(&obs.summary, s, v));
+            bound = bound.max(self.envelope_at(obs.summary, s, v));
         }
         bound
+    }
+
+    /// An estimate of what `g` costs at `s`: the bound of the nearest measured build of
+    /// its partition (either side, nearer in axis units; the larger estimate on a tie),
+    /// which is what `g` costs if latency changed little between them.
+    fn neighbour_estimate(&self, g: &[u64], s: u64, part: &Part) -> f64 {
+        let (range, pos) = (part.0.clone(), part.1);
+        let here = self.axis_unit(self.axis_of(g));
+        let measured = |i: &usize| {
+            let (h, obs) = &self.groups[*i];
+            *h != g && !obs.summary.is_empty()
+        };
+        let below = (range.start..pos).rev().find(measured);
+        let above = (pos..range.end).find(measured);
+        let v = self.value(s);
+        let score = |i: usize| {
+            let (h, obs) = &self.groups[i];
+            (
+                (self.axis_unit(self.axis_of(h)) - here).abs(),
+                self.envelope_at(obs.summary, s, v),
+            )
+        };
+        match (below.map(score), above.map(score)) {
+            (Some(b), Some(a)) if (b.0 - a.0).abs() <= 1e-12 => b.1.max(a.1),
+            (Some(b), Some(a)) => {
+                if b.0 < a.0 {
+                    b.1
+                } else {
+                    a.1
+                }
+            }
+            (Some(x), None) | (None, Some(x)) => x.1,
+            (None, None) => 0.0,
+        }
     }
 
     /// The bound of [`Envelope`] from one group's measurements, without building it.
@@ -417,8 +520,8 @@ impl Picture<'_, '_> {
     }
 
     /// The `hi` of the nearest build of `g`'s partition that has one, else mid-ladder.
-    fn guess(&self, g: &[u64]) -> u64 {
-        let (range, pos) = self.partition(g);
+    fn guess(&self, g: &[u64], part: &Part) -> u64 {
+        let (range, pos) = (part.0.clone(), part.1);
         let here = self.axis_unit(self.axis_of(g));
         let below = self.groups[range.start..pos]
             .iter()
@@ -449,13 +552,18 @@ impl Picture<'_, '_> {
             .into_iter()
             .flatten()
             .filter(|i| range.contains(i))
-            .map(|i| (self.axis_unit(self.axis_of(&self.groups[i].0)) - here).abs())
+            .map(|i| (self.axis_unit(self.axis_of(self.groups[i].0)) - here).abs())
             .fold(1.0, f64::min)
     }
 
     fn plan(&self, g: &[u64]) -> Plan {
         let empty = GroupObs::default();
-        let obs = self.obs(g).unwrap_or(&empty);
+        let part = self.partition(g);
+        let obs = self
+            .groups
+            .get(part.1)
+            .filter(|(h, _)| *h == g)
+            .map_or(&empty, |(_, o)| o);
         let hi = obs.hi();
         let own_lo = obs
             .summary
@@ -463,16 +571,32 @@ impl Picture<'_, '_> {
             .rev()
             .find(|c| !c.1 && hi.is_none_or(|h| c.0 < h))
             .map(|c| c.0);
-        let inferred = self.inferred_floor(g).filter(|&f| hi.is_none_or(|h| f < h));
+        let inferred = self
+            .inferred_floor(g, &part, false)
+            .filter(|&f| hi.is_none_or(|h| f < h));
         let lo = own_lo.max(inferred);
         let start = lo.map_or(0, |l| l + 1);
         let end = hi.unwrap_or(self.n);
-        let bound = self.cost_bound(g, start) * (1.0 - self.tolerance);
+        let bound = self.cost_bound(g, start, &part) * (1.0 - self.tolerance);
         if start >= end {
-            return Plan { probe: None, bound };
+            return Plan {
+                probe: None,
+                bound,
+                expected: bound,
+            };
         }
+        let expected_start = self
+            .inferred_floor(g, &part, true)
+            .filter(|&f| hi.is_none_or(|h| f < h))
+            .map_or(start, |f| start.max(f + 1));
+        let expected = (self
+            .cost_bound(g, expected_start, &part)
+            .max(self.neighbour_estimate(g, expected_start, &part)))
+            * (1.0 - self.tolerance);
         let target = match (lo, hi) {
-            _ if obs.summary.is_empty() && hi.is_none() => self.guess(g).clamp(start, end - 1),
+            _ if obs.summary.is_empty() && hi.is_none() => {
+                self.guess(g, &part).clamp(start, end - 1)
+            }
             (Some(_), Some(_)) => start + (end - 1 - start) / 2,
             (None, Some(h)) => {
                 let feasible = obs.summary.iter().filter(|c| c.1).count() as u32;
@@ -492,7 +616,11 @@ impl Picture<'_, '_> {
                 .flatten()
                 .find(|s| (start..end).contains(s) && obs.visited.binary_search(s).is_err())
         });
-        Plan { probe, bound }
+        Plan {
+            probe,
+            bound,
+            expected,
+        }
     }
 }
 
@@ -527,82 +655,163 @@ impl Proposer for Frontier {
             global: Envelope::default(),
             gdims,
             groups: Vec::new(),
+            ranks: Vec::new(),
             suffix_infeasible: Vec::new(),
+            suffix_missed: Vec::new(),
             axis,
+            axis_units: match axis_dim {
+                Some(d) if lattice.cards[d] <= 4096 => {
+                    vec![std::cell::Cell::new(f64::NAN); lattice.cards[d] as usize]
+                }
+                _ => Vec::new(),
+            },
             tolerance: self.config.noise_tolerance,
         };
-        let mut built: HashSet<u128, BuildHasherDefault<FxHasher>> = HashSet::default();
-        let mut index: HashMap<u128, usize, BuildHasherDefault<FxHasher>> = HashMap::default();
-        let mut list: Vec<(Point, GroupObs<'_>)> = Vec::new();
-        for (p, trial) in view.entries() {
-            built.insert(rank_where(&lattice, p, |d| lattice.build[d]));
-            let slot = *index
-                .entry(rank_where(&lattice, p, |d| d != m))
-                .or_insert_with(|| {
-                    list.push((picture.group_of(p), GroupObs::default()));
-                    list.len() - 1
+        // One pass: (group rank, s, entry) for every projected entry, sorted, so that
+        // each group is one run and each config one run inside it. The group rank is
+        // mixed radix over `gdims`, so rank order is coordinate order.
+        // Read each trial once, in history order: the sorted pass below visits entries
+        // out of order, and trials are large enough that re-reading them there costs a
+        // cache miss each.
+        let n_m = u128::from(lattice.cards[m]);
+        let entries: Vec<Entry<'_>> = view
+            .entries()
+            .map(|(p, trial)| {
+                let measured = trial.completed_metrics().map(|metrics| Measured {
+                    recall: metrics.recall,
+                    cost: ctx.objective.cost(metrics),
+                    within_budgets: within_budgets(ctx.objective, metrics),
                 });
-            let obs = &mut list[slot].1;
-            obs.visited.push(p[m]);
-            if let Some(metrics) = trial.completed_metrics() {
-                let cost = ctx.objective.cost(metrics);
-                let cell = match obs.cells.iter().position(|(s, _)| *s == p[m]) {
-                    Some(i) => &mut obs.cells[i].1,
-                    None => {
-                        obs.cells.push((
-                            p[m],
-                            Cell {
-                                n: 0,
-                                recall_sum: 0.0,
-                                cost_sum: 0.0,
-                                last: metrics,
-                            },
-                        ));
-                        &mut obs.cells.last_mut().expect("just pushed").1
-                    }
-                };
-                cell.n += 1;
-                cell.recall_sum += metrics.recall;
-                cell.cost_sum += cost;
-                cell.last = metrics;
-            }
-        }
-        for (_, obs) in &mut list {
-            obs.cells.sort_unstable_by_key(|c| c.0);
-            obs.visited.sort_unstable();
-            obs.visited.dedup();
-        }
-        list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        picture.groups = list;
-        let mut cheapest: BTreeMap<u64, f64> = BTreeMap::new();
-        let mut best: Option<(f64, Point)> = None;
-        for (g, obs) in picture.groups.iter_mut() {
-            obs.summary = obs
-                .cells
+                let group = picture.gdims.iter().fold(0u128, |acc, &d| {
+                    acc.wrapping_mul(u128::from(lattice.cards[d]))
+                        .wrapping_add(u128::from(p[d]))
+                });
+                Entry {
+                    point: p,
+                    group,
+                    s: p[m],
+                    measured,
+                }
+            })
+            .collect();
+        // Key: the config's rank (group rank, then the monotone coordinate) shifted left
+        // 32 bits over the entry's index, so that one sort of plain integers groups the
+        // history by group, then by config, then in history order (a space of 2^96
+        // configs or more wraps, as `Lattice::rank` does).
+        let key_of = |i: usize, e: &Entry<'_>| {
+            let rank = e.group.wrapping_mul(n_m).wrapping_add(u128::from(e.s));
+            (rank << 32) | i as u128
+        };
+        // Plain u64 keys sort faster; every space under 2^32 configs has them.
+        let keyed: Vec<u128> = if lattice.cardinality() < 1 << 32 && entries.len() < 1 << 32 {
+            let mut keys: Vec<u64> = entries
                 .iter()
-                .map(|(s, c)| (*s, c.feasible(ctx.objective), c.cost()))
+                .enumerate()
+                .map(|(i, e)| key_of(i, e) as u64)
                 .collect();
-            let clear = ctx.objective.min_recall - self.config.recall_margin;
-            obs.clearly_infeasible = obs
-                .cells
+            keys.sort_unstable();
+            keys.into_iter().map(u128::from).collect()
+        } else {
+            let mut keys: Vec<u128> = entries
                 .iter()
-                .rev()
-                .find(|(_, c)| c.recall_sum / f64::from(c.n) < clear)
-                .map(|(s, _)| *s);
-            for &(s, feasible, cost) in &obs.summary {
-                let slot = cheapest.entry(s).or_insert(f64::INFINITY);
-                *slot = slot.min(cost);
-                if feasible && best.as_ref().is_none_or(|(b, _)| cost < *b) {
-                    let mut p = vec![0; g.len() + 1];
-                    for (k, &d) in picture.gdims.iter().enumerate() {
-                        p[d] = g[k];
+                .enumerate()
+                .map(|(i, e)| key_of(i, e))
+                .collect();
+            keys.sort_unstable();
+            keys
+        };
+        let config_of_key = |k: u128| k >> 32;
+        let entry_of_key = |k: u128| (k & 0xFFFF_FFFF) as usize;
+        let clear = ctx.objective.min_recall - self.config.recall_margin;
+        let gl = picture.gdims.len();
+        let mut coords: Vec<u64> = Vec::new();
+        let mut visited_flat: Vec<u64> = Vec::with_capacity(keyed.len());
+        let mut summary_flat: Vec<(u64, bool, f64)> = Vec::with_capacity(keyed.len());
+        // Per group: (visited range end, summary range end, clearly infeasible,
+        // infeasible).
+        let mut ends: Vec<(usize, usize, Option<u64>, Option<u64>)> = Vec::new();
+        let mut built: Vec<u128> = Vec::new();
+        let mut i = 0;
+        while i < keyed.len() {
+            let first = &entries[entry_of_key(keyed[i])];
+            let (p, rank) = (first.point, first.group);
+            coords.extend(picture.gdims.iter().map(|&d| p[d]));
+            built.push(rank_where(&lattice, p, |d| lattice.build[d]));
+            let (mut clearly_infeasible, mut infeasible) = (None, None);
+            while i < keyed.len() && entries[entry_of_key(keyed[i])].group == rank {
+                let config = config_of_key(keyed[i]);
+                let s = entries[entry_of_key(keyed[i])].s;
+                visited_flat.push(s);
+                let (mut n, mut recall_sum, mut cost_sum) = (0u32, 0.0f64, 0.0f64);
+                let mut last: Option<&Measured> = None;
+                while i < keyed.len() && config_of_key(keyed[i]) == config {
+                    if let Some(measured) = &entries[entry_of_key(keyed[i])].measured {
+                        n += 1;
+                        recall_sum += measured.recall;
+                        cost_sum += measured.cost;
+                        last = Some(measured);
                     }
-                    p[m] = s;
-                    best = Some((cost, p));
+                    i += 1;
+                }
+                if let Some(last) = last {
+                    // Feasible on the mean recall, with the latest measurement's budgets.
+                    let recall = recall_sum / f64::from(n);
+                    let feasible = recall >= ctx.objective.min_recall && last.within_budgets;
+                    summary_flat.push((s, feasible, cost_sum / f64::from(n)));
+                    if recall < clear {
+                        clearly_infeasible = Some(s);
+                    }
+                    if recall < ctx.objective.min_recall {
+                        infeasible = Some(s);
+                    }
+                }
+            }
+            ends.push((
+                visited_flat.len(),
+                summary_flat.len(),
+                clearly_infeasible,
+                infeasible,
+            ));
+        }
+        built.sort_unstable();
+        built.dedup();
+        let mut starts = (0usize, 0usize);
+        picture.groups = ends
+            .iter()
+            .enumerate()
+            .map(|(k, &(v_end, s_end, clearly_infeasible, infeasible))| {
+                let obs = GroupObs {
+                    visited: &visited_flat[starts.0..v_end],
+                    summary: &summary_flat[starts.1..s_end],
+                    clearly_infeasible,
+                    infeasible,
+                };
+                starts = (v_end, s_end);
+                (&coords[k * gl..(k + 1) * gl], obs)
+            })
+            .collect();
+        picture.ranks = picture
+            .groups
+            .iter()
+            .map(|(g, _)| picture.rank(g))
+            .collect();
+        let cheapest: Vec<(u64, f64)> = if axis {
+            // Only spaces without a build axis use the cheapest cost per value.
+            Vec::new()
+        } else {
+            let mut cheapest: Vec<(u64, f64)> = summary_flat.iter().map(|c| (c.0, c.2)).collect();
+            cheapest.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            cheapest.dedup_by_key(|c| c.0);
+            cheapest
+        };
+        let mut best: Option<(f64, Point)> = None;
+        for (g, obs) in &picture.groups {
+            for &(s, feasible, cost) in obs.summary {
+                if feasible && best.as_ref().is_none_or(|(b, _)| cost < *b) {
+                    best = Some((cost, picture.point_of(g, s)));
                 }
             }
         }
-        let cheapest: Vec<(u64, f64)> = cheapest.into_iter().collect();
         picture.global = Envelope::new(&cheapest, |s| picture.value(s));
         let mut suffix = vec![None; picture.groups.len()];
         let mut running: Option<u64> = None;
@@ -618,6 +827,20 @@ impl Proposer for Frontier {
             suffix[i] = running;
         }
         picture.suffix_infeasible = suffix;
+        let mut missed = vec![None; picture.groups.len()];
+        let mut running: Option<u64> = None;
+        for i in (0..picture.groups.len()).rev() {
+            let same_partition = i + 1 < picture.groups.len() && {
+                let (a, b) = (&picture.groups[i].0, &picture.groups[i + 1].0);
+                !axis || a[..a.len() - 1] == b[..b.len() - 1]
+            };
+            if !same_partition {
+                running = None;
+            }
+            running = running.max(picture.groups[i].1.infeasible);
+            missed[i] = running;
+        }
+        picture.suffix_missed = missed;
         let incumbent = best.as_ref().map(|(c, _)| *c);
         let dominated = |bound: f64| incumbent.is_some_and(|c| bound >= c);
 
@@ -643,11 +866,6 @@ impl Proposer for Frontier {
             }
             candidates.insert(picture.group_of(p));
         }
-        unopened_in_order(&picture, self.config.candidate_limit, &mut candidates);
-        if let Some((_, p)) = &best {
-            let g = picture.group_of(p);
-            neighbours(&picture, &g, &mut candidates);
-        }
         let group_dims: Vec<usize> = picture.gdims.clone();
         let axes: Vec<AxisOrder> = group_dims
             .iter()
@@ -657,6 +875,16 @@ impl Proposer for Frontier {
                 axis
             })
             .collect();
+        unopened_in_order(
+            &picture,
+            &axes,
+            self.config.candidate_limit,
+            &mut candidates,
+        );
+        if let Some((_, p)) = &best {
+            let g = picture.group_of(p);
+            neighbours(&picture, &g, &mut candidates);
+        }
         let centre = picture.group_of(&lattice.centre());
         let mut choice: Option<(RankKey, Point)> = None;
         for g in candidates {
@@ -680,10 +908,13 @@ impl Proposer for Frontier {
                 .unwrap_or(0);
             let key = RankKey {
                 dominated: dominated(plan.bound),
-                new_build: !built.contains(&rank_where(&lattice, &picture.point_of(&g, 0), |d| {
-                    lattice.build[d]
-                })),
+                new_build: built
+                    .binary_search(&rank_where(&lattice, &picture.point_of(&g, 0), |d| {
+                        lattice.build[d]
+                    }))
+                    .is_err(),
                 bucket: bucket(plan.bound, self.config.noise_tolerance),
+                expected_bucket: bucket(plan.expected, self.config.noise_tolerance),
                 depth,
                 bound: plan.bound,
                 gap,
@@ -762,6 +993,7 @@ struct RankKey {
     dominated: bool,
     new_build: bool,
     bucket: i64,
+    expected_bucket: i64,
     depth: u32,
     bound: f64,
     gap: f64,
@@ -770,8 +1002,20 @@ struct RankKey {
 
 impl RankKey {
     fn better_than(&self, other: &RankKey) -> bool {
-        (self.dominated, self.new_build, self.bucket, self.depth)
-            .cmp(&(other.dominated, other.new_build, other.bucket, other.depth))
+        (
+            self.dominated,
+            self.new_build,
+            self.expected_bucket,
+            self.bucket,
+            self.depth,
+        )
+            .cmp(&(
+                other.dominated,
+                other.new_build,
+                other.expected_bucket,
+                other.bucket,
+                other.depth,
+            ))
             .then(self.bound.total_cmp(&other.bound))
             .then(other.gap.total_cmp(&self.gap))
             .then(self.tie.cmp(&other.tie))
@@ -781,43 +1025,44 @@ impl RankKey {
 
 /// Adds up to `limit` groups the history has not opened, in coarse-to-fine order over
 /// the group coordinates.
-fn unopened_in_order(picture: &Picture<'_, '_>, limit: usize, out: &mut BTreeSet<Point>) {
-    let lattice = picture.lattice;
-    let dims: Vec<usize> = picture.gdims.clone();
-    if dims.is_empty() {
+/// `axes` are the group coordinates' orders, extended to [`DEPTH_CAP`].
+fn unopened_in_order(
+    picture: &Picture<'_, '_>,
+    axes: &[AxisOrder],
+    limit: usize,
+    out: &mut BTreeSet<Point>,
+) {
+    let dims = picture.gdims.len();
+    if dims == 0 {
         out.insert(Vec::new());
         return;
     }
-    let mut axes: Vec<AxisOrder> = dims
-        .iter()
-        .map(|&d| AxisOrder::new(lattice.cards[d]))
-        .collect();
     let mut found = 0usize;
     let mut depth = 0u32;
     let mut scanned = 0usize;
+    let mut g: Point = vec![0; dims];
     loop {
-        for (k, axis) in axes.iter_mut().enumerate() {
-            axis.extend_to(lattice, dims[k], depth);
-        }
         let lists: Vec<&[u64]> = axes.iter().map(|a| a.up_to(depth)).collect();
-        let mut pos = vec![0usize; dims.len()];
+        let mut pos = vec![0usize; dims];
         'points: loop {
-            let g: Point = (0..dims.len()).map(|k| lists[k][pos[k]]).collect();
-            let shell = (0..dims.len())
+            for k in 0..dims {
+                g[k] = lists[k][pos[k]];
+            }
+            let shell = (0..dims)
                 .map(|k| axes[k].depth(g[k]).unwrap_or(0))
                 .max()
                 .unwrap_or(0);
             if shell == depth {
                 scanned += 1;
                 if picture.obs(&g).is_none() {
-                    out.insert(g);
+                    out.insert(g.clone());
                     found += 1;
                     if found >= limit {
                         return;
                     }
                 }
             }
-            for k in (0..dims.len()).rev() {
+            for k in (0..dims).rev() {
                 pos[k] += 1;
                 if pos[k] < lists[k].len() {
                     continue 'points;

@@ -7,22 +7,89 @@
 //!
 //! A LANDSCAPE is a JSON-lines file of trials, or `analytic` / `analytic-variant` for
 //! the synthetic landscapes of `hnswtune_propose::AnalyticLandscape`.
+//!
+//! `--trace SEED` prints, instead of the table, every proposal of each strategy's run
+//! with that seed (params, measured recall and p50, builds and simulated seconds so
+//! far), which shows where a strategy spends its budget.
 
 use anyhow::{Context, bail};
+use hnswtune_core::{Objective, Trial};
 use hnswtune_propose::{
-    AnalyticLandscape, EfficiencySettings, Landscape, StrategyKind, measure_efficiency,
+    AnalyticLandscape, EfficiencySettings, Landscape, ProposalContext, StrategyKind,
+    measure_efficiency,
 };
+
+/// Prints one run per strategy and floor, proposal by proposal, up to the budget or
+/// the target, whichever comes later.
+fn trace(landscape: &Landscape, settings: &EfficiencySettings, seed: u64) -> anyhow::Result<()> {
+    for &min_recall in &settings.min_recalls {
+        let objective = Objective::new(min_recall)?;
+        let optimum = landscape.best_feasible(min_recall);
+        println!(
+            "## {} min_recall {min_recall}: optimum {:?}",
+            landscape.name(),
+            optimum.as_ref().map(|(p, c)| format!("{p} {c:.1}"))
+        );
+        for &kind in &settings.strategies {
+            let proposer = kind.build(seed);
+            let mut replay = landscape.replay(seed);
+            let mut history: Vec<Trial> = Vec::new();
+            let mut reached = false;
+            println!("### {kind} seed {seed}");
+            while !(reached && history.len() >= settings.budget as usize) {
+                let ctx = ProposalContext {
+                    space: landscape.space(),
+                    history: &history,
+                    champion: objective.best(&history),
+                    objective: &objective,
+                };
+                let Some(params) = proposer.propose(&ctx)? else {
+                    break;
+                };
+                let trial = replay.trial(&params, proposer.name())?;
+                let truth = landscape.truth(&params);
+                let target = match (&optimum, &truth) {
+                    (Some((_, opt)), Some(t)) => {
+                        t.recall >= min_recall && t.p50_us <= opt * (1.0 + settings.within)
+                    }
+                    _ => false,
+                };
+                let m = trial
+                    .completed_metrics()
+                    .context("replayed trials complete")?;
+                println!(
+                    "{:>3} {params}: recall {:.4} p50 {:7.1} | builds {} sim {:7.1}s{}",
+                    history.len() + 1,
+                    m.recall,
+                    m.search_p50_us,
+                    replay.builds(),
+                    replay.simulated_secs(),
+                    if target && !reached {
+                        "  <- target"
+                    } else {
+                        ""
+                    }
+                );
+                reached |= target;
+                history.push(trial);
+            }
+        }
+    }
+    Ok(())
+}
 
 fn main() -> anyhow::Result<()> {
     let mut settings = EfficiencySettings::default();
     let mut strategies = Vec::new();
     let mut landscapes = Vec::new();
+    let mut trace_seed: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| args.next().with_context(|| format!("{flag} needs a value"));
         match arg.as_str() {
             "--seeds" => settings.seeds = value("--seeds")?.parse()?,
             "--budget" => settings.budget = value("--budget")?.parse()?,
+            "--trace" => trace_seed = Some(value("--trace")?.parse()?),
             "--strategy" => strategies.push(value("--strategy")?.parse::<StrategyKind>()?),
             "--min-recall" => {
                 settings.min_recalls = value("--min-recall")?
@@ -32,7 +99,7 @@ fn main() -> anyhow::Result<()> {
             }
             "-h" | "--help" => {
                 println!(
-                    "efficiency [--seeds N] [--budget N] [--strategy S]... [--min-recall 0.9,0.95] LANDSCAPE..."
+                    "efficiency [--seeds N] [--budget N] [--strategy S]... [--min-recall 0.9,0.95] [--trace SEED] LANDSCAPE..."
                 );
                 return Ok(());
             }
@@ -52,6 +119,10 @@ fn main() -> anyhow::Result<()> {
             "analytic-variant" => AnalyticLandscape::variant().build()?,
             path => Landscape::load(path)?,
         };
+        if let Some(seed) = trace_seed {
+            trace(&landscape, &settings, seed)?;
+            continue;
+        }
         let table = measure_efficiency(&landscape, &settings)?;
         println!("{table}");
     }

@@ -1,9 +1,19 @@
-//! Records the real ef_construction × ef_search landscape on the MiniLM data set as JSON
-//! lines of `hnswtune_core::Trial`, for the proposers' replay.
+//! Records a real ef_construction × ef_search landscape as JSON lines of
+//! `hnswtune_core::Trial`, for the proposers' replay.
 //!
 //! ```text
-//! cargo run --release -p hnswtune-example-harness --bin landscape -- landscapes/minilm-20k.jsonl
+//! cargo run --release -p hnswtune-example-harness --bin landscape -- [--data minilm|clustered] [OUT]
 //! ```
+//!
+//! - `minilm` (the default, written to `landscapes/minilm-20k.jsonl`): the shared MiniLM
+//!   data set, 20k × 384 cosine, ef_construction 10–400 × ef_search 10–200.
+//! - `clustered` (written to `landscapes/clustered-20k-96.jsonl`): a synthetic set from
+//!   `hnswtune_harness::testdata::clustered`, 20k × 96, 64 Gaussian clusters, L2, with
+//!   1000 queries drawn from the same clusters under another seed. Its points are
+//!   isotropic within a cluster, so the intrinsic dimension is high and the landscape
+//!   differs from MiniLM's; it also uses its own ef ladders, so a proposer tuned on the
+//!   MiniLM grid meets different values. It exists as a landscape the proposers were not
+//!   tuned on.
 //!
 //! Each build (ef_construction, seed) is made once with all cores; every ef_search value is
 //! then measured on it through the ef patch. Every line repeats its build's real
@@ -13,23 +23,75 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use anyhow::{Context, bail};
+
 use hnswtune_core::{
     EF_CONSTRUCTION, EF_SEARCH, EvalRequest, IndexName, Params, Trial, TriggerReason,
 };
 use hnswtune_harness::backend::instant::InstantDistance;
 use hnswtune_harness::latency::LatencyOptions;
-use hnswtune_harness::{EvaluatorOptions, HnswEvaluator, InMemorySource};
+use hnswtune_harness::testdata::clustered;
+use hnswtune_harness::{EvalSet, EvaluatorOptions, HnswEvaluator, InMemorySource, Metric};
 
-const EF_CONSTRUCTION_VALUES: [i64; 8] = [10, 25, 50, 80, 120, 180, 270, 400];
-const EF_SEARCH_VALUES: [i64; 10] = [10, 20, 30, 40, 60, 80, 100, 130, 160, 200];
 const SEEDS: [u64; 2] = [1, 2];
 
-fn main() -> anyhow::Result<()> {
-    let out_path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "landscapes/minilm-20k.jsonl".into());
+/// One data set to record, with its grid.
+struct Recording {
+    index: &'static str,
+    default_out: &'static str,
+    base: Arc<hnswtune_harness::Vectors>,
+    eval: EvalSet,
+    ef_construction: &'static [i64],
+    ef_search: &'static [i64],
+}
+
+fn minilm() -> anyhow::Result<Recording> {
     let data = hnswtune_example_harness::load(10)?;
-    let index = IndexName::new("minilm-20k")?;
+    Ok(Recording {
+        index: "minilm-20k",
+        default_out: "landscapes/minilm-20k.jsonl",
+        base: data.base,
+        eval: data.eval,
+        ef_construction: &[10, 25, 50, 80, 120, 180, 270, 400],
+        ef_search: &[10, 20, 30, 40, 60, 80, 100, 130, 160, 200],
+    })
+}
+
+fn synthetic_clusters() -> anyhow::Result<Recording> {
+    const N: usize = 20_000;
+    const DIM: usize = 96;
+    const CLUSTERS: usize = 64;
+    let base = clustered(N, DIM, CLUSTERS, 1, Metric::L2);
+    // Same centres (they depend on dim and cluster count only), other draws.
+    let queries = clustered(1_000, DIM, CLUSTERS, 2, Metric::L2);
+    Ok(Recording {
+        index: "clustered-20k-96",
+        default_out: "landscapes/clustered-20k-96.jsonl",
+        base: Arc::new(base),
+        eval: EvalSet::new("clustered-1k", queries, 10, None)?,
+        ef_construction: &[12, 20, 32, 48, 72, 110, 160, 240, 350],
+        ef_search: &[10, 14, 20, 28, 40, 56, 80, 110, 150, 200],
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut data_name = "minilm".to_owned();
+    let mut out_path = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--data" => data_name = args.next().context("--data needs a value")?,
+            flag if flag.starts_with("--") => bail!("unknown flag {flag}"),
+            path => out_path = Some(path.to_owned()),
+        }
+    }
+    let data = match data_name.as_str() {
+        "minilm" => minilm()?,
+        "clustered" => synthetic_clusters()?,
+        other => bail!("--data {other}: expected minilm or clustered"),
+    };
+    let out_path = out_path.unwrap_or_else(|| data.default_out.to_owned());
+    let index = IndexName::new(data.index)?;
     let source = Arc::new(InMemorySource::new());
     source.insert(&index, Arc::clone(&data.base));
     let options = EvaluatorOptions {
@@ -45,9 +107,9 @@ fn main() -> anyhow::Result<()> {
     evaluator.add_eval_set(data.eval.clone());
     let mut out = std::io::BufWriter::new(std::fs::File::create(&out_path)?);
     // Seeds inside: a run cut short still holds both repeats of every build it reached.
-    for ef_construction in EF_CONSTRUCTION_VALUES {
+    for &ef_construction in data.ef_construction {
         for seed in SEEDS {
-            for ef_search in EF_SEARCH_VALUES {
+            for &ef_search in data.ef_search {
                 let params = Params::new()
                     .with(EF_CONSTRUCTION, ef_construction)
                     .with(EF_SEARCH, ef_search);
