@@ -79,11 +79,12 @@
 //!   exhausted.
 
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use crate::grid::{AxisOrder, first_in_order};
-use crate::lattice::{Fnv, HistoryView, Lattice, Point, nearest_unvisited};
+use crate::lattice::{Fnv, HistoryIndex, HistoryView, Lattice, Point, nearest_unvisited};
 use crate::{ProposalContext, ProposeError, Proposer};
-use hnswtune_core::{EF_SEARCH, Objective, Params, TrialMetrics};
+use hnswtune_core::{EF_SEARCH, Objective, Params, SearchSpace, Trial, TrialId, TrialMetrics};
 
 /// Settings of [`Frontier`].
 #[derive(Clone, Debug, PartialEq)]
@@ -129,9 +130,26 @@ impl Default for FrontierConfig {
 /// assert_eq!(first.int(EF_SEARCH), Some(45), "mid-ladder on the log scale");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug)]
+///
+/// A proposal is a pure function of the settings, the space and the history, but a
+/// proposer keeps what it derived from the last history it saw (behind a mutex, since
+/// [`Proposer::propose`] takes `&self`). When the next history starts with the same
+/// trials (same ids, same states and measurements, in the same order) only the trials
+/// after them are read; otherwise, or when another thread holds the cache, the
+/// history is read afresh. Either way the proposal is the same. The cache relies on a
+/// trial id naming one config, as journal ids do: a host that reuses an id for another
+/// config, with the same metrics, must use a fresh proposer.
+#[derive(Debug)]
 pub struct Frontier {
     config: FrontierConfig,
+    cache: Mutex<Option<Derived>>,
+}
+
+impl Clone for Frontier {
+    /// The same settings, with an empty cache.
+    fn clone(&self) -> Self {
+        Frontier::with_config(self.config.clone())
+    }
 }
 
 impl Frontier {
@@ -155,16 +173,21 @@ impl Frontier {
                 "must be at least 1",
             ));
         }
-        Ok(Frontier { config })
+        Ok(Frontier::with_config(config))
     }
 
     /// The default settings with `seed`.
     pub fn seeded(seed: u64) -> Self {
+        Frontier::with_config(FrontierConfig {
+            seed,
+            ..FrontierConfig::default()
+        })
+    }
+
+    fn with_config(config: FrontierConfig) -> Self {
         Frontier {
-            config: FrontierConfig {
-                seed,
-                ..FrontierConfig::default()
-            },
+            config,
+            cache: Mutex::new(None),
         }
     }
 
@@ -200,10 +223,10 @@ struct GroupObs<'g> {
     infeasible: Option<u64>,
 }
 
-/// One projected history entry, as the sorted pass reads it.
-#[derive(Debug)]
-struct Entry<'v> {
-    point: &'v [u64],
+/// One projected history entry, as the sorted pass reads it (its point is in the
+/// [`HistoryIndex`]).
+#[derive(Clone, Copy, Debug)]
+struct Entry {
     /// The rank of its group (every coordinate but the monotone one).
     group: u128,
     /// Its monotone coordinate.
@@ -211,8 +234,167 @@ struct Entry<'v> {
     measured: Option<Measured>,
 }
 
-/// What one completed trial contributes.
+/// One history trial as the cache remembers it: a later history extends the cached
+/// one while each of its first trials has the same id and measured the same.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Stamp {
+    id: TrialId,
+    measured: Option<Measured>,
+}
+
+impl Stamp {
+    fn of(trial: &Trial, objective: &Objective) -> Self {
+        Stamp {
+            id: trial.id,
+            measured: trial.completed_metrics().map(|metrics| Measured {
+                recall: metrics.recall,
+                cost: objective.cost(metrics),
+                within_budgets: within_budgets(objective, metrics),
+            }),
+        }
+    }
+}
+
+/// The sort key of an entry: the config's rank (group rank, then the monotone
+/// coordinate) shifted left 32 bits over the entry's index, so that one sort of plain
+/// integers groups the history by group, then by config, then in history order (a
+/// space of 2^96 configs or more wraps, as `Lattice::rank` does).
+fn key_of(entry: &Entry, index: usize, monotone_card: u64) -> u128 {
+    let rank = entry
+        .group
+        .wrapping_mul(u128::from(monotone_card))
+        .wrapping_add(u128::from(entry.s));
+    (rank << 32) | index as u128
+}
+
+fn entry_of_key(key: u128) -> usize {
+    (key & 0xFFFF_FFFF) as usize
+}
+
+/// What a call derives from the history before it ranks anything: the projected
+/// entries, what each measured, and their order by (group, monotone value, position).
+/// [`Frontier`] keeps the last one and, when the next history extends the same trials,
+/// reads only the trials appended since (see [`Derived::sync`]).
 #[derive(Debug)]
+struct Derived {
+    space: SearchSpace,
+    objective: Objective,
+    /// One per history trial read, projected or not.
+    stamps: Vec<Stamp>,
+    index: HistoryIndex,
+    /// One per projected entry of `index`.
+    entries: Vec<Entry>,
+    /// [`key_of`] every entry, ascending.
+    keys: Vec<u128>,
+    monotone_card: u64,
+}
+
+/// Up to this many new entries are inserted into the sorted keys one by one; more are
+/// appended and the keys sorted again.
+const INSERT_LIMIT: usize = 16;
+
+impl Derived {
+    /// Reads `ctx.history` from scratch. Each trial is read once, in history order: the
+    /// sorted pass visits entries out of order, and trials are large enough that
+    /// re-reading them there costs a cache miss each.
+    fn new(lattice: &Lattice<'_>, ctx: &ProposalContext<'_>, m: usize, gdims: &[usize]) -> Self {
+        let mut derived = Derived {
+            space: ctx.space.clone(),
+            objective: ctx.objective.clone(),
+            stamps: Vec::with_capacity(ctx.history.len()),
+            index: HistoryIndex::new(lattice, &[]),
+            entries: Vec::with_capacity(ctx.history.len()),
+            keys: Vec::with_capacity(ctx.history.len()),
+            monotone_card: lattice.cards[m],
+        };
+        derived.index = HistoryIndex::new(lattice, ctx.history);
+        derived
+            .stamps
+            .extend(ctx.history.iter().map(|t| Stamp::of(t, &derived.objective)));
+        derived.add_entries(lattice, 0, m, gdims);
+        derived
+    }
+
+    /// True when the cache was derived for this space and objective.
+    fn reusable(&self, ctx: &ProposalContext<'_>) -> bool {
+        self.space == *ctx.space && self.objective == *ctx.objective
+    }
+
+    /// Brings the cache to `ctx.history`: keeps the longest prefix of trials whose
+    /// [`Stamp`] is unchanged, forgets the rest, and reads the trials after it. The
+    /// result is what [`Derived::new`] gives on the same history: the same entries in
+    /// the same order, the same keys, the same digest.
+    fn sync(
+        &mut self,
+        lattice: &Lattice<'_>,
+        ctx: &ProposalContext<'_>,
+        m: usize,
+        gdims: &[usize],
+    ) {
+        let common = self.stamps.len().min(ctx.history.len());
+        let keep = (0..common)
+            .find(|&i| Stamp::of(&ctx.history[i], &self.objective) != self.stamps[i])
+            .unwrap_or(common);
+        if keep < self.stamps.len() {
+            self.stamps.truncate(keep);
+            self.index.truncate(lattice, keep);
+            let entries = self.index.len();
+            self.entries.truncate(entries);
+            self.keys.retain(|&k| entry_of_key(k) < entries);
+        }
+        let first = self.index.extend(lattice, ctx.history);
+        self.stamps.extend(
+            ctx.history[keep..]
+                .iter()
+                .map(|t| Stamp::of(t, &self.objective)),
+        );
+        self.add_entries(lattice, first, m, gdims);
+    }
+
+    /// Derives the entries of `index` from `first` on and merges their keys.
+    fn add_entries(&mut self, lattice: &Lattice<'_>, first: usize, m: usize, gdims: &[usize]) {
+        for e in first..self.index.len() {
+            let p = self.index.point(e);
+            let group = gdims.iter().fold(0u128, |acc, &d| {
+                acc.wrapping_mul(u128::from(lattice.cards[d]))
+                    .wrapping_add(u128::from(p[d]))
+            });
+            self.entries.push(Entry {
+                group,
+                s: p[m],
+                measured: self.stamps[self.index.position(e)].measured,
+            });
+        }
+        let added = self.entries.len() - first;
+        if added <= INSERT_LIMIT {
+            for e in first..self.entries.len() {
+                let key = key_of(&self.entries[e], e, self.monotone_card);
+                let at = self.keys.partition_point(|&k| k < key);
+                self.keys.insert(at, key);
+            }
+        } else if lattice.cardinality() < 1 << 32 && self.entries.len() < 1 << 32 {
+            // Plain u64 keys sort faster; every space under 2^32 configs has them, and
+            // they are the same numbers as the u128 keys.
+            let mut keys: Vec<u64> = self.keys.iter().map(|&k| k as u64).collect();
+            keys.extend(
+                (first..self.entries.len())
+                    .map(|e| key_of(&self.entries[e], e, self.monotone_card) as u64),
+            );
+            keys.sort_unstable();
+            self.keys.clear();
+            self.keys.extend(keys.into_iter().map(u128::from));
+        } else {
+            for e in first..self.entries.len() {
+                self.keys
+                    .push(key_of(&self.entries[e], e, self.monotone_card));
+            }
+            self.keys.sort_unstable();
+        }
+    }
+}
+
+/// What one completed trial contributes.
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Measured {
     recall: f64,
     cost: f64,
@@ -631,11 +813,11 @@ impl Proposer for Frontier {
 
     fn propose(&self, ctx: &ProposalContext<'_>) -> Result<Option<Params>, ProposeError> {
         let lattice = Lattice::new(ctx.space);
-        let view = HistoryView::new(&lattice, ctx.history);
-        if view.exhausted(&lattice) {
-            return Ok(None);
-        }
         let Some(m) = self.monotone_dim(&lattice) else {
+            let view = HistoryView::new(&lattice, ctx.history);
+            if view.exhausted(&lattice) {
+                return Ok(None);
+            }
             return Ok(
                 first_in_order(&lattice, &view, |p| !view.contains(&lattice, p))
                     .map(|p| lattice.decode(&p)),
@@ -647,6 +829,26 @@ impl Proposer for Frontier {
             .filter(|&d| d != m && Some(d) != axis_dim)
             .collect();
         gdims.extend(axis_dim);
+        // The cache is only an accelerator: when another thread holds it (or a panic
+        // poisoned it) this call reads the history afresh, with the same result.
+        let mut guard = self.cache.try_lock().ok();
+        let mut cold = None;
+        let derived: &Derived = match guard.as_deref_mut() {
+            Some(slot) => {
+                let reusable = slot.as_ref().is_some_and(|d| d.reusable(ctx));
+                match slot {
+                    Some(d) if reusable => d.sync(&lattice, ctx, m, &gdims),
+                    _ => *slot = Some(Derived::new(&lattice, ctx, m, &gdims)),
+                }
+                slot.as_ref()
+                    .unwrap_or_else(|| unreachable!("filled above"))
+            }
+            None => cold.insert(Derived::new(&lattice, ctx, m, &gdims)),
+        };
+        let view = HistoryView::over(std::borrow::Cow::Borrowed(&derived.index), ctx.history);
+        if view.exhausted(&lattice) {
+            return Ok(None);
+        }
         let axis = axis_dim.is_some();
         let mut picture = Picture {
             lattice: &lattice,
@@ -667,61 +869,8 @@ impl Proposer for Frontier {
             },
             tolerance: self.config.noise_tolerance,
         };
-        // One pass: (group rank, s, entry) for every projected entry, sorted, so that
-        // each group is one run and each config one run inside it. The group rank is
-        // mixed radix over `gdims`, so rank order is coordinate order.
-        // Read each trial once, in history order: the sorted pass below visits entries
-        // out of order, and trials are large enough that re-reading them there costs a
-        // cache miss each.
-        let n_m = u128::from(lattice.cards[m]);
-        let entries: Vec<Entry<'_>> = view
-            .entries()
-            .map(|(p, trial)| {
-                let measured = trial.completed_metrics().map(|metrics| Measured {
-                    recall: metrics.recall,
-                    cost: ctx.objective.cost(metrics),
-                    within_budgets: within_budgets(ctx.objective, metrics),
-                });
-                let group = picture.gdims.iter().fold(0u128, |acc, &d| {
-                    acc.wrapping_mul(u128::from(lattice.cards[d]))
-                        .wrapping_add(u128::from(p[d]))
-                });
-                Entry {
-                    point: p,
-                    group,
-                    s: p[m],
-                    measured,
-                }
-            })
-            .collect();
-        // Key: the config's rank (group rank, then the monotone coordinate) shifted left
-        // 32 bits over the entry's index, so that one sort of plain integers groups the
-        // history by group, then by config, then in history order (a space of 2^96
-        // configs or more wraps, as `Lattice::rank` does).
-        let key_of = |i: usize, e: &Entry<'_>| {
-            let rank = e.group.wrapping_mul(n_m).wrapping_add(u128::from(e.s));
-            (rank << 32) | i as u128
-        };
-        // Plain u64 keys sort faster; every space under 2^32 configs has them.
-        let keyed: Vec<u128> = if lattice.cardinality() < 1 << 32 && entries.len() < 1 << 32 {
-            let mut keys: Vec<u64> = entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| key_of(i, e) as u64)
-                .collect();
-            keys.sort_unstable();
-            keys.into_iter().map(u128::from).collect()
-        } else {
-            let mut keys: Vec<u128> = entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| key_of(i, e))
-                .collect();
-            keys.sort_unstable();
-            keys
-        };
+        let (entries, keyed) = (&derived.entries, &derived.keys);
         let config_of_key = |k: u128| k >> 32;
-        let entry_of_key = |k: u128| (k & 0xFFFF_FFFF) as usize;
         let clear = ctx.objective.min_recall - self.config.recall_margin;
         let gl = picture.gdims.len();
         let mut coords: Vec<u64> = Vec::new();
@@ -733,8 +882,8 @@ impl Proposer for Frontier {
         let mut built: Vec<u128> = Vec::new();
         let mut i = 0;
         while i < keyed.len() {
-            let first = &entries[entry_of_key(keyed[i])];
-            let (p, rank) = (first.point, first.group);
+            let e = entry_of_key(keyed[i]);
+            let (p, rank) = (derived.index.point(e), entries[e].group);
             coords.extend(picture.gdims.iter().map(|&d| p[d]));
             built.push(rank_where(&lattice, p, |d| lattice.build[d]));
             let (mut clearly_infeasible, mut infeasible) = (None, None);
@@ -1108,6 +1257,135 @@ fn neighbours(picture: &Picture<'_, '_>, g: &[u64], out: &mut BTreeSet<Point>) {
                 n[k] = v;
                 out.insert(n);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AnalyticLandscape;
+    use hnswtune_core::TrialState;
+
+    /// A history of `len` trials chosen by a fresh Frontier on `landscape`.
+    fn run(landscape: &crate::Landscape, seed: u64, min_recall: f64, len: usize) -> Vec<Trial> {
+        let objective = Objective::new(min_recall).unwrap();
+        let mut replay = landscape.replay(seed);
+        let mut history = Vec::new();
+        for _ in 0..len {
+            let ctx = ProposalContext {
+                space: landscape.space(),
+                history: &history,
+                champion: objective.best(&history),
+                objective: &objective,
+            };
+            let Some(params) = Frontier::seeded(seed).propose(&ctx).unwrap() else {
+                break;
+            };
+            history.push(replay.trial(&params, "frontier").unwrap());
+        }
+        history
+    }
+
+    fn running(trial: &Trial) -> Trial {
+        let mut t = trial.clone();
+        t.state = TrialState::Running;
+        t.metrics = None;
+        t
+    }
+
+    /// The cache changes nothing: a proposer that saw other histories before (longer,
+    /// shorter, from another run, with a trial still running, with another objective)
+    /// proposes what a fresh one proposes, call after call.
+    #[test]
+    fn a_warm_cache_proposes_what_a_fresh_proposer_does() {
+        let landscape = AnalyticLandscape::default().build().unwrap();
+        let a = run(&landscape, 3, 0.95, 40);
+        let b = run(&landscape, 4, 0.90, 30);
+        assert!(a.len() >= 30 && b.len() >= 20);
+        let mut histories: Vec<(Vec<Trial>, f64)> = Vec::new();
+        for k in 0..a.len() {
+            // Grows by one, then the latest trial is seen running before it completes.
+            if k > 0 {
+                let mut h = a[..k - 1].to_vec();
+                h.push(running(&a[k - 1]));
+                histories.push((h, 0.95));
+            }
+            histories.push((a[..k].to_vec(), 0.95));
+            if k % 7 == 3 {
+                // Another run, another objective, then a shorter and a longer prefix.
+                histories.push((b[..k.min(b.len())].to_vec(), 0.90));
+                histories.push((a[..k / 2].to_vec(), 0.95));
+                histories.push((a[..(k + 20).min(a.len())].to_vec(), 0.95));
+                histories.push((a[..k].to_vec(), 0.90));
+            }
+        }
+        // A trial in the middle that measured differently.
+        let mut changed = a.clone();
+        if let Some(m) = changed[10].metrics.as_mut() {
+            m.recall = 0.5;
+        }
+        histories.push((changed, 0.95));
+        histories.push((a.clone(), 0.95));
+        let warm = Frontier::seeded(3);
+        for (i, (history, min_recall)) in histories.iter().enumerate() {
+            let objective = Objective::new(*min_recall).unwrap();
+            let ctx = ProposalContext {
+                space: landscape.space(),
+                history,
+                champion: objective.best(history),
+                objective: &objective,
+            };
+            let fresh = Frontier::seeded(3).propose(&ctx).unwrap();
+            assert_eq!(
+                warm.propose(&ctx).unwrap(),
+                fresh,
+                "call {i}: a history of {} trials at {min_recall}",
+                history.len()
+            );
+        }
+    }
+
+    /// The incremental path gives the same derived state as a fresh read: entries,
+    /// keys and the digest that seeds tie-breaks.
+    #[test]
+    fn sync_matches_a_fresh_read() {
+        let landscape = AnalyticLandscape::default().build().unwrap();
+        let a = run(&landscape, 5, 0.95, 40);
+        let objective = Objective::new(0.95).unwrap();
+        let lattice = Lattice::new(landscape.space());
+        let frontier = Frontier::seeded(5);
+        let m = frontier.monotone_dim(&lattice).unwrap();
+        let gdims: Vec<usize> = (0..lattice.dims()).filter(|&d| d != m).collect();
+        fn ctx_of<'a>(
+            landscape: &'a crate::Landscape,
+            objective: &'a Objective,
+            history: &'a [Trial],
+        ) -> ProposalContext<'a> {
+            ProposalContext {
+                space: landscape.space(),
+                history,
+                champion: None,
+                objective,
+            }
+        }
+        let ctx_of = |history| ctx_of(&landscape, &objective, history);
+        let mut derived = Derived::new(&lattice, &ctx_of(&a[..25]), m, &gdims);
+        for history in [&a[..26], &a[..10], &a[..], &a[..3], &a[..30]] {
+            derived.sync(&lattice, &ctx_of(history), m, &gdims);
+            let fresh = Derived::new(&lattice, &ctx_of(history), m, &gdims);
+            assert_eq!(derived.keys, fresh.keys);
+            assert_eq!(derived.stamps, fresh.stamps);
+            let view = |d: &Derived| {
+                let v = HistoryView::over(std::borrow::Cow::Owned(d.index.clone()), history);
+                (
+                    v.digest,
+                    v.visited_len(),
+                    v.entries().map(|(p, _)| p.to_vec()).collect::<Vec<_>>(),
+                    v.visited_points().map(<[u64]>::to_vec).collect::<Vec<_>>(),
+                )
+            };
+            assert_eq!(view(&derived), view(&fresh));
         }
     }
 }
