@@ -287,6 +287,195 @@ struct Derived {
     /// [`key_of`] every entry, ascending.
     keys: Vec<u128>,
     monotone_card: u64,
+    floors: Floors,
+    groups: Groups,
+}
+
+/// The recall floors a group run is judged against.
+#[derive(Clone, Copy, Debug)]
+struct Floors {
+    min_recall: f64,
+    /// `min_recall − recall_margin`: below it a miss is clear.
+    clear: f64,
+}
+
+/// The history grouped: per opened group, in ascending rank, its coordinates, the
+/// distinct monotone values it visited and its measured summary, as runs of flat
+/// arrays (a call slices them into [`GroupObs`]). Derived from [`Derived::keys`].
+#[derive(Debug, Default, PartialEq)]
+struct Groups {
+    /// Group coordinates, `gdims.len()` per group.
+    coords: Vec<u64>,
+    ranks: Vec<u128>,
+    visited: Vec<u64>,
+    summary: Vec<(u64, bool, f64)>,
+    /// Per group: (visited range end, summary range end, clearly infeasible,
+    /// infeasible).
+    ends: Vec<(usize, usize, Option<u64>, Option<u64>)>,
+    /// The build-time ranks of the opened groups, ascending, distinct.
+    built: Vec<u128>,
+}
+
+/// Appends the run of one group, whose keys are `keys` (ascending), to `visited` and
+/// `summary`; returns its largest clearly infeasible and infeasible values. Repeated
+/// measurements of a config are averaged; the latest one's budgets count.
+fn group_run(
+    keys: &[u128],
+    entries: &[Entry],
+    floors: Floors,
+    visited: &mut Vec<u64>,
+    summary: &mut Vec<(u64, bool, f64)>,
+) -> (Option<u64>, Option<u64>) {
+    let config_of_key = |k: u128| k >> 32;
+    let (mut clearly_infeasible, mut infeasible) = (None, None);
+    let mut i = 0;
+    while i < keys.len() {
+        let config = config_of_key(keys[i]);
+        let s = entries[entry_of_key(keys[i])].s;
+        visited.push(s);
+        let (mut n, mut recall_sum, mut cost_sum) = (0u32, 0.0f64, 0.0f64);
+        let mut last: Option<&Measured> = None;
+        while i < keys.len() && config_of_key(keys[i]) == config {
+            if let Some(measured) = &entries[entry_of_key(keys[i])].measured {
+                n += 1;
+                recall_sum += measured.recall;
+                cost_sum += measured.cost;
+                last = Some(measured);
+            }
+            i += 1;
+        }
+        if let Some(last) = last {
+            let (recall, cost) = if n == 1 {
+                (recall_sum, cost_sum)
+            } else {
+                (recall_sum / f64::from(n), cost_sum / f64::from(n))
+            };
+            let feasible = recall >= floors.min_recall && last.within_budgets;
+            summary.push((s, feasible, cost));
+            if recall < floors.clear {
+                clearly_infeasible = Some(s);
+            }
+            if recall < floors.min_recall {
+                infeasible = Some(s);
+            }
+        }
+    }
+    (clearly_infeasible, infeasible)
+}
+
+impl Groups {
+    /// Groups every entry (one pass over the sorted keys).
+    fn build(derived: &Derived, lattice: &Lattice<'_>, gdims: &[usize]) -> Self {
+        let (keys, entries) = (&derived.keys, &derived.entries);
+        let mut groups = Groups {
+            visited: Vec::with_capacity(keys.len()),
+            summary: Vec::with_capacity(keys.len()),
+            ..Groups::default()
+        };
+        let mut i = 0;
+        while i < keys.len() {
+            let e = entry_of_key(keys[i]);
+            let (p, rank) = (derived.index.point(e), entries[e].group);
+            let mut j = i + 1;
+            while j < keys.len() && entries[entry_of_key(keys[j])].group == rank {
+                j += 1;
+            }
+            groups.coords.extend(gdims.iter().map(|&d| p[d]));
+            groups.ranks.push(rank);
+            groups
+                .built
+                .push(rank_where(lattice, p, |d| lattice.build[d]));
+            let (clearly_infeasible, infeasible) = group_run(
+                &keys[i..j],
+                entries,
+                derived.floors,
+                &mut groups.visited,
+                &mut groups.summary,
+            );
+            groups.ends.push((
+                groups.visited.len(),
+                groups.summary.len(),
+                clearly_infeasible,
+                infeasible,
+            ));
+            i = j;
+        }
+        groups.built.sort_unstable();
+        groups.built.dedup();
+        groups
+    }
+
+    /// Re-derives the groups of rank `ranks` (ascending, distinct) after entries were
+    /// added to them, splicing their runs into the flat arrays. The result is what
+    /// [`Groups::build`] gives: a group's run depends only on its own keys.
+    fn update(
+        &mut self,
+        derived: &Derived,
+        lattice: &Lattice<'_>,
+        gdims: &[usize],
+        ranks: &[u128],
+    ) {
+        let (keys, entries) = (&derived.keys, &derived.entries);
+        let gl = gdims.len();
+        let (mut visited, mut summary) = (Vec::new(), Vec::new());
+        for &rank in ranks {
+            let lo = keys.partition_point(|&k| entries[entry_of_key(k)].group < rank);
+            let hi = keys.partition_point(|&k| entries[entry_of_key(k)].group <= rank);
+            if lo == hi {
+                continue;
+            }
+            visited.clear();
+            summary.clear();
+            let (clearly_infeasible, infeasible) = group_run(
+                &keys[lo..hi],
+                entries,
+                derived.floors,
+                &mut visited,
+                &mut summary,
+            );
+            let (g, old) = match self.ranks.binary_search(&rank) {
+                Ok(g) => (g, true),
+                Err(g) => (g, false),
+            };
+            let (v0, s0) = g
+                .checked_sub(1)
+                .map_or((0, 0), |k| (self.ends[k].0, self.ends[k].1));
+            let (v1, s1) = if old {
+                (self.ends[g].0, self.ends[g].1)
+            } else {
+                (v0, s0)
+            };
+            self.visited.splice(v0..v1, visited.iter().copied());
+            self.summary.splice(s0..s1, summary.iter().copied());
+            let end = (
+                v0 + visited.len(),
+                s0 + summary.len(),
+                clearly_infeasible,
+                infeasible,
+            );
+            if old {
+                self.ends[g] = end;
+            } else {
+                let p = derived.index.point(entry_of_key(keys[lo]));
+                let at = g * gl;
+                self.coords.splice(at..at, gdims.iter().map(|&d| p[d]));
+                self.ranks.insert(g, rank);
+                self.ends.insert(g, end);
+                let build = rank_where(lattice, p, |d| lattice.build[d]);
+                if let Err(at) = self.built.binary_search(&build) {
+                    self.built.insert(at, build);
+                }
+            }
+            // Runs only grow when entries are added.
+            let (dv, ds) = (visited.len() - (v1 - v0), summary.len() - (s1 - s0));
+            if dv > 0 || ds > 0 {
+                for later in &mut self.ends[g + 1..] {
+                    later.0 += dv;
+                    later.1 += ds;
+                }
+            }
+        }
+    }
 }
 
 /// Up to this many new entries are inserted into the sorted keys one by one; more are
@@ -297,7 +486,13 @@ impl Derived {
     /// Reads `ctx.history` from scratch. Each trial is read once, in history order: the
     /// sorted pass visits entries out of order, and trials are large enough that
     /// re-reading them there costs a cache miss each.
-    fn new(lattice: &Lattice<'_>, ctx: &ProposalContext<'_>, m: usize, gdims: &[usize]) -> Self {
+    fn new(
+        lattice: &Lattice<'_>,
+        ctx: &ProposalContext<'_>,
+        m: usize,
+        gdims: &[usize],
+        recall_margin: f64,
+    ) -> Self {
         let mut derived = Derived {
             space: ctx.space.clone(),
             objective: ctx.objective.clone(),
@@ -306,12 +501,18 @@ impl Derived {
             entries: Vec::with_capacity(ctx.history.len()),
             keys: Vec::with_capacity(ctx.history.len()),
             monotone_card: lattice.cards[m],
+            floors: Floors {
+                min_recall: ctx.objective.min_recall,
+                clear: ctx.objective.min_recall - recall_margin,
+            },
+            groups: Groups::default(),
         };
         derived.index = HistoryIndex::new(lattice, ctx.history);
         derived
             .stamps
             .extend(ctx.history.iter().map(|t| Stamp::of(t, &derived.objective)));
         derived.add_entries(lattice, 0, m, gdims);
+        derived.groups = Groups::build(&derived, lattice, gdims);
         derived
     }
 
@@ -335,7 +536,8 @@ impl Derived {
         let keep = (0..common)
             .find(|&i| Stamp::of(&ctx.history[i], &self.objective) != self.stamps[i])
             .unwrap_or(common);
-        if keep < self.stamps.len() {
+        let truncated = keep < self.stamps.len();
+        if truncated {
             self.stamps.truncate(keep);
             self.index.truncate(lattice, keep);
             let entries = self.index.len();
@@ -349,6 +551,17 @@ impl Derived {
                 .map(|t| Stamp::of(t, &self.objective)),
         );
         self.add_entries(lattice, first, m, gdims);
+        let added = self.entries.len() - first;
+        if truncated || added > INSERT_LIMIT || lattice.cardinality() >= 1 << 64 {
+            self.groups = Groups::build(self, lattice, gdims);
+        } else if added > 0 {
+            let mut ranks: Vec<u128> = self.entries[first..].iter().map(|e| e.group).collect();
+            ranks.sort_unstable();
+            ranks.dedup();
+            let mut groups = std::mem::take(&mut self.groups);
+            groups.update(self, lattice, gdims, &ranks);
+            self.groups = groups;
+        }
     }
 
     /// Derives the entries of `index` from `first` on and merges their keys.
@@ -831,6 +1044,7 @@ impl Proposer for Frontier {
         gdims.extend(axis_dim);
         // The cache is only an accelerator: when another thread holds it (or a panic
         // poisoned it) this call reads the history afresh, with the same result.
+        let margin = self.config.recall_margin;
         let mut guard = self.cache.try_lock().ok();
         let mut cold = None;
         let derived: &Derived = match guard.as_deref_mut() {
@@ -838,12 +1052,12 @@ impl Proposer for Frontier {
                 let reusable = slot.as_ref().is_some_and(|d| d.reusable(ctx));
                 match slot {
                     Some(d) if reusable => d.sync(&lattice, ctx, m, &gdims),
-                    _ => *slot = Some(Derived::new(&lattice, ctx, m, &gdims)),
+                    _ => *slot = Some(Derived::new(&lattice, ctx, m, &gdims, margin)),
                 }
                 slot.as_ref()
                     .unwrap_or_else(|| unreachable!("filled above"))
             }
-            None => cold.insert(Derived::new(&lattice, ctx, m, &gdims)),
+            None => cold.insert(Derived::new(&lattice, ctx, m, &gdims, margin)),
         };
         let view = HistoryView::over(std::borrow::Cow::Borrowed(&derived.index), ctx.history);
         if view.exhausted(&lattice) {
@@ -869,81 +1083,26 @@ impl Proposer for Frontier {
             },
             tolerance: self.config.noise_tolerance,
         };
-        let (entries, keyed) = (&derived.entries, &derived.keys);
-        let config_of_key = |k: u128| k >> 32;
-        let clear = ctx.objective.min_recall - self.config.recall_margin;
+        let grouped = &derived.groups;
         let gl = picture.gdims.len();
-        let mut coords: Vec<u64> = Vec::new();
-        let mut visited_flat: Vec<u64> = Vec::with_capacity(keyed.len());
-        let mut summary_flat: Vec<(u64, bool, f64)> = Vec::with_capacity(keyed.len());
-        // Per group: (visited range end, summary range end, clearly infeasible,
-        // infeasible).
-        let mut ends: Vec<(usize, usize, Option<u64>, Option<u64>)> = Vec::new();
-        let mut built: Vec<u128> = Vec::new();
-        let mut i = 0;
-        while i < keyed.len() {
-            let e = entry_of_key(keyed[i]);
-            let (p, rank) = (derived.index.point(e), entries[e].group);
-            coords.extend(picture.gdims.iter().map(|&d| p[d]));
-            built.push(rank_where(&lattice, p, |d| lattice.build[d]));
-            let (mut clearly_infeasible, mut infeasible) = (None, None);
-            while i < keyed.len() && entries[entry_of_key(keyed[i])].group == rank {
-                let config = config_of_key(keyed[i]);
-                let s = entries[entry_of_key(keyed[i])].s;
-                visited_flat.push(s);
-                let (mut n, mut recall_sum, mut cost_sum) = (0u32, 0.0f64, 0.0f64);
-                let mut last: Option<&Measured> = None;
-                while i < keyed.len() && config_of_key(keyed[i]) == config {
-                    if let Some(measured) = &entries[entry_of_key(keyed[i])].measured {
-                        n += 1;
-                        recall_sum += measured.recall;
-                        cost_sum += measured.cost;
-                        last = Some(measured);
-                    }
-                    i += 1;
-                }
-                if let Some(last) = last {
-                    // Feasible on the mean recall, with the latest measurement's budgets.
-                    let recall = recall_sum / f64::from(n);
-                    let feasible = recall >= ctx.objective.min_recall && last.within_budgets;
-                    summary_flat.push((s, feasible, cost_sum / f64::from(n)));
-                    if recall < clear {
-                        clearly_infeasible = Some(s);
-                    }
-                    if recall < ctx.objective.min_recall {
-                        infeasible = Some(s);
-                    }
-                }
-            }
-            ends.push((
-                visited_flat.len(),
-                summary_flat.len(),
-                clearly_infeasible,
-                infeasible,
-            ));
-        }
-        built.sort_unstable();
-        built.dedup();
         let mut starts = (0usize, 0usize);
-        picture.groups = ends
+        picture.groups = grouped
+            .ends
             .iter()
             .enumerate()
             .map(|(k, &(v_end, s_end, clearly_infeasible, infeasible))| {
                 let obs = GroupObs {
-                    visited: &visited_flat[starts.0..v_end],
-                    summary: &summary_flat[starts.1..s_end],
+                    visited: &grouped.visited[starts.0..v_end],
+                    summary: &grouped.summary[starts.1..s_end],
                     clearly_infeasible,
                     infeasible,
                 };
                 starts = (v_end, s_end);
-                (&coords[k * gl..(k + 1) * gl], obs)
+                (&grouped.coords[k * gl..(k + 1) * gl], obs)
             })
             .collect();
-        picture.ranks = picture
-            .groups
-            .iter()
-            .map(|(g, _)| picture.rank(g))
-            .collect();
+        picture.ranks.clone_from(&grouped.ranks);
+        let (summary_flat, built) = (&grouped.summary, &grouped.built);
         let cheapest: Vec<(u64, f64)> = if axis {
             // Only spaces without a build axis use the cheapest cost per value.
             Vec::new()
@@ -1370,11 +1529,17 @@ mod tests {
             }
         }
         let ctx_of = |history| ctx_of(&landscape, &objective, history);
-        let mut derived = Derived::new(&lattice, &ctx_of(&a[..25]), m, &gdims);
-        for history in [&a[..26], &a[..10], &a[..], &a[..3], &a[..30]] {
+        let mut derived = Derived::new(&lattice, &ctx_of(&a[..25]), m, &gdims, 0.005);
+        let grown: Vec<&[Trial]> = (26..32).map(|k| &a[..k]).collect();
+        for history in
+            grown
+                .into_iter()
+                .chain([&a[..10], &a[..], &a[..3], &a[..30], &a[..31], &a[..33]])
+        {
             derived.sync(&lattice, &ctx_of(history), m, &gdims);
-            let fresh = Derived::new(&lattice, &ctx_of(history), m, &gdims);
+            let fresh = Derived::new(&lattice, &ctx_of(history), m, &gdims, 0.005);
             assert_eq!(derived.keys, fresh.keys);
+            assert_eq!(derived.groups, fresh.groups);
             assert_eq!(derived.stamps, fresh.stamps);
             let view = |d: &Derived| {
                 let v = HistoryView::over(std::borrow::Cow::Owned(d.index.clone()), history);

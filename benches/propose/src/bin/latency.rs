@@ -3,7 +3,7 @@
 //! machine shared with other jobs still gives a usable figure.
 //!
 //! ```text
-//! cargo run --release -p hnswtune-bench-propose --bin latency [-- ROUNDS [STRATEGY [HISTORY_SIZE]]]
+//! cargo run --release -p hnswtune-bench-propose --bin latency [-- ROUNDS [STRATEGY [HISTORY_SIZE [cold|incremental]]]]
 //! ```
 //!
 //! Two figures per strategy and size:
@@ -12,6 +12,9 @@
 //!   nothing derived from an earlier call can help (Frontier keeps a cache);
 //! - **incremental**: one proposer called on a history that grows by one trial per
 //!   call (sizes `n`, `n + 1`, ...), which is how the agent calls it.
+//!
+//! Naming one mode runs only its calls (for `valgrind --tool=callgrind`, whose count of
+//! instructions does not depend on the machine's load); the other column reads `-`.
 //!
 //! The criterion bench (`--bench propose`) measures the cold calls with statistics;
 //! this binary exists because criterion only reports wall time.
@@ -67,6 +70,13 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(50);
     let only: Option<StrategyKind> = std::env::args().nth(2).map(|a| a.parse()).transpose()?;
     let size: Option<usize> = std::env::args().nth(3).map(|a| a.parse()).transpose()?;
+    let mode = std::env::args().nth(4);
+    let (run_cold, run_incremental) = match mode.as_deref() {
+        None => (true, true),
+        Some("cold") => (true, false),
+        Some("incremental") => (false, true),
+        Some(other) => anyhow::bail!("mode {other:?} is not cold or incremental"),
+    };
     let space = SearchSpace::hnsw();
     let objective = Objective::new(0.95)?;
     println!(
@@ -91,12 +101,21 @@ fn main() -> anyhow::Result<()> {
                 continue;
             }
             let cold_ctx = ctx(&longer[..n]);
-            let cold = timed(reps, |_| propose(kind.build(1).as_ref(), &cold_ctx))?;
-            let proposer = kind.build(1);
-            propose(proposer.as_ref(), &ctx(&longer[..n - 1]))?;
-            let contexts: Vec<ProposalContext<'_>> =
-                (0..reps as usize).map(|i| ctx(&longer[..n + i])).collect();
-            let incremental = timed(reps, |i| propose(proposer.as_ref(), &contexts[i as usize]))?;
+            let skipped = || "- | -".to_string();
+            let cold = if run_cold {
+                timed(reps, |_| propose(kind.build(1).as_ref(), &cold_ctx))?
+            } else {
+                skipped()
+            };
+            let incremental = if run_incremental {
+                let proposer = kind.build(1);
+                propose(proposer.as_ref(), &ctx(&longer[..n - 1]))?;
+                let contexts: Vec<ProposalContext<'_>> =
+                    (0..reps as usize).map(|i| ctx(&longer[..n + i])).collect();
+                timed(reps, |i| propose(proposer.as_ref(), &contexts[i as usize]))?
+            } else {
+                skipped()
+            };
             println!("| {kind} | {n} | {cold} | {incremental} |");
         }
     }
