@@ -289,6 +289,13 @@ struct Derived {
     monotone_card: u64,
     floors: Floors,
     groups: Groups,
+    /// The coarse-to-fine order of each group coordinate, to [`DEPTH_CAP`]: it
+    /// depends on the space only.
+    axes: Vec<AxisOrder>,
+    /// [`Lattice::unit`] of build-axis indices, filled on first use (NaN until then)
+    /// when the axis is short enough to tabulate: ranking asks for the same values
+    /// many times, call after call.
+    axis_units: Vec<std::cell::Cell<f64>>,
 }
 
 /// The recall floors a group run is judged against.
@@ -367,9 +374,10 @@ impl Groups {
     /// Groups every entry (one pass over the sorted keys).
     fn build(derived: &Derived, lattice: &Lattice<'_>, gdims: &[usize]) -> Self {
         let (keys, entries) = (&derived.keys, &derived.entries);
+        let capacity = keys.len() + keys.len() / 2 + 64;
         let mut groups = Groups {
-            visited: Vec::with_capacity(keys.len()),
-            summary: Vec::with_capacity(keys.len()),
+            visited: Vec::with_capacity(capacity),
+            summary: Vec::with_capacity(capacity),
             ..Groups::default()
         };
         let mut i = 0;
@@ -491,23 +499,40 @@ impl Derived {
         ctx: &ProposalContext<'_>,
         m: usize,
         gdims: &[usize],
+        axis: bool,
         recall_margin: f64,
     ) -> Self {
+        // Room for the trials of the calls to come: reallocating a kept array of
+        // 64 KiB or more costs more than the call it serves.
+        let capacity = ctx.history.len() + ctx.history.len() / 2 + 64;
         let mut derived = Derived {
             space: ctx.space.clone(),
             objective: ctx.objective.clone(),
-            stamps: Vec::with_capacity(ctx.history.len()),
-            index: HistoryIndex::new(lattice, &[]),
-            entries: Vec::with_capacity(ctx.history.len()),
-            keys: Vec::with_capacity(ctx.history.len()),
+            stamps: Vec::with_capacity(capacity),
+            index: HistoryIndex::with_capacity(lattice, ctx.history, capacity),
+            entries: Vec::with_capacity(capacity),
+            keys: Vec::with_capacity(capacity),
             monotone_card: lattice.cards[m],
             floors: Floors {
                 min_recall: ctx.objective.min_recall,
                 clear: ctx.objective.min_recall - recall_margin,
             },
             groups: Groups::default(),
+            axes: gdims
+                .iter()
+                .map(|&d| {
+                    let mut axis = AxisOrder::new(lattice.cards[d]);
+                    axis.extend_to(lattice, d, DEPTH_CAP);
+                    axis
+                })
+                .collect(),
+            axis_units: match gdims.last() {
+                Some(&d) if axis && lattice.cards[d] <= 4096 => {
+                    vec![std::cell::Cell::new(f64::NAN); lattice.cards[d] as usize]
+                }
+                _ => Vec::new(),
+            },
         };
-        derived.index = HistoryIndex::new(lattice, ctx.history);
         derived
             .stamps
             .extend(ctx.history.iter().map(|t| Stamp::of(t, &derived.objective)));
@@ -717,7 +742,7 @@ struct Picture<'l, 't> {
     axis: bool,
     /// [`Lattice::unit`] of axis indices, filled on first use (NaN until then) when the
     /// axis is short enough to tabulate: ranking asks for the same values many times.
-    axis_units: Vec<std::cell::Cell<f64>>,
+    axis_units: &'l [std::cell::Cell<f64>],
     tolerance: f64,
 }
 
@@ -1044,7 +1069,7 @@ impl Proposer for Frontier {
         gdims.extend(axis_dim);
         // The cache is only an accelerator: when another thread holds it (or a panic
         // poisoned it) this call reads the history afresh, with the same result.
-        let margin = self.config.recall_margin;
+        let (margin, axis) = (self.config.recall_margin, axis_dim.is_some());
         let mut guard = self.cache.try_lock().ok();
         let mut cold = None;
         let derived: &Derived = match guard.as_deref_mut() {
@@ -1052,18 +1077,17 @@ impl Proposer for Frontier {
                 let reusable = slot.as_ref().is_some_and(|d| d.reusable(ctx));
                 match slot {
                     Some(d) if reusable => d.sync(&lattice, ctx, m, &gdims),
-                    _ => *slot = Some(Derived::new(&lattice, ctx, m, &gdims, margin)),
+                    _ => *slot = Some(Derived::new(&lattice, ctx, m, &gdims, axis, margin)),
                 }
                 slot.as_ref()
                     .unwrap_or_else(|| unreachable!("filled above"))
             }
-            None => cold.insert(Derived::new(&lattice, ctx, m, &gdims, margin)),
+            None => cold.insert(Derived::new(&lattice, ctx, m, &gdims, axis, margin)),
         };
         let view = HistoryView::over(std::borrow::Cow::Borrowed(&derived.index), ctx.history);
         if view.exhausted(&lattice) {
             return Ok(None);
         }
-        let axis = axis_dim.is_some();
         let mut picture = Picture {
             lattice: &lattice,
             m,
@@ -1075,12 +1099,7 @@ impl Proposer for Frontier {
             suffix_infeasible: Vec::new(),
             suffix_missed: Vec::new(),
             axis,
-            axis_units: match axis_dim {
-                Some(d) if lattice.cards[d] <= 4096 => {
-                    vec![std::cell::Cell::new(f64::NAN); lattice.cards[d] as usize]
-                }
-                _ => Vec::new(),
-            },
+            axis_units: &derived.axis_units,
             tolerance: self.config.noise_tolerance,
         };
         let grouped = &derived.groups;
@@ -1174,21 +1193,8 @@ impl Proposer for Frontier {
             }
             candidates.insert(picture.group_of(p));
         }
-        let group_dims: Vec<usize> = picture.gdims.clone();
-        let axes: Vec<AxisOrder> = group_dims
-            .iter()
-            .map(|&d| {
-                let mut axis = AxisOrder::new(lattice.cards[d]);
-                axis.extend_to(&lattice, d, DEPTH_CAP);
-                axis
-            })
-            .collect();
-        unopened_in_order(
-            &picture,
-            &axes,
-            self.config.candidate_limit,
-            &mut candidates,
-        );
+        let axes = &derived.axes;
+        unopened_in_order(&picture, axes, self.config.candidate_limit, &mut candidates);
         if let Some((_, p)) = &best {
             let g = picture.group_of(p);
             neighbours(&picture, &g, &mut candidates);
@@ -1210,7 +1216,7 @@ impl Proposer for Frontier {
             }
             let depth = g
                 .iter()
-                .zip(&axes)
+                .zip(axes)
                 .map(|(&i, axis)| axis.depth(i).unwrap_or(DEPTH_CAP + 1))
                 .max()
                 .unwrap_or(0);
@@ -1529,7 +1535,7 @@ mod tests {
             }
         }
         let ctx_of = |history| ctx_of(&landscape, &objective, history);
-        let mut derived = Derived::new(&lattice, &ctx_of(&a[..25]), m, &gdims, 0.005);
+        let mut derived = Derived::new(&lattice, &ctx_of(&a[..25]), m, &gdims, true, 0.005);
         let grown: Vec<&[Trial]> = (26..32).map(|k| &a[..k]).collect();
         for history in
             grown
@@ -1537,7 +1543,7 @@ mod tests {
                 .chain([&a[..10], &a[..], &a[..3], &a[..30], &a[..31], &a[..33]])
         {
             derived.sync(&lattice, &ctx_of(history), m, &gdims);
-            let fresh = Derived::new(&lattice, &ctx_of(history), m, &gdims, 0.005);
+            let fresh = Derived::new(&lattice, &ctx_of(history), m, &gdims, true, 0.005);
             assert_eq!(derived.keys, fresh.keys);
             assert_eq!(derived.groups, fresh.groups);
             assert_eq!(derived.stamps, fresh.stamps);

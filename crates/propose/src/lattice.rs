@@ -280,15 +280,22 @@ pub(crate) struct HistoryIndex {
 
 impl HistoryIndex {
     pub(crate) fn new(lattice: &Lattice<'_>, history: &[Trial]) -> Self {
+        Self::with_capacity(lattice, history, history.len())
+    }
+
+    /// [`HistoryIndex::new`] with room for `capacity` entries, so that a kept index
+    /// grows without reallocating.
+    pub(crate) fn with_capacity(lattice: &Lattice<'_>, history: &[Trial], capacity: usize) -> Self {
         let dims = lattice.dims();
+        let capacity = capacity.max(history.len());
         let mut index = HistoryIndex {
             dims,
-            coords: Vec::with_capacity(history.len() * dims),
-            positions: Vec::with_capacity(history.len()),
-            distinct: Vec::with_capacity(history.len()),
-            visited: Visited::new(lattice.cardinality(), history.len()),
+            coords: Vec::with_capacity(capacity * dims),
+            positions: Vec::with_capacity(capacity),
+            distinct: Vec::with_capacity(capacity),
+            visited: Visited::new(lattice.cardinality(), capacity),
             hasher: FxHasher::default(),
-            states: Vec::with_capacity(history.len()),
+            states: Vec::with_capacity(capacity),
             read: 0,
         };
         index.extend(lattice, history);

@@ -8,10 +8,16 @@
 //!
 //! Two figures per strategy and size:
 //!
-//! - **cold**: a fresh proposer per call, on a history of exactly the given size, so
-//!   nothing derived from an earlier call can help (Frontier keeps a cache);
-//! - **incremental**: one proposer called on a history that grows by one trial per
-//!   call (sizes `n`, `n + 1`, ...), which is how the agent calls it.
+//! - **cold**: a fresh proposer per call, so nothing derived from an earlier call can
+//!   help (Frontier keeps a cache);
+//! - **incremental**: a fresh proposer that has already proposed from the history
+//!   without its last trial, which is how the agent calls it (one new trial between
+//!   two proposals).
+//!
+//! Both time only the measured call: wall time per call with [`Instant`], CPU time as
+//! the difference between a loop of (preparation + measured call) and a loop of the
+//! preparation alone, because the thread's CPU clock in `schedstat` only advances at
+//! scheduler ticks and cannot time one call.
 //!
 //! Naming one mode runs only its calls (for `valgrind --tool=callgrind`, whose count of
 //! instructions does not depend on the machine's load); the other column reads `-`.
@@ -30,15 +36,32 @@ fn cpu_ns() -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-/// Wall and CPU µs per call of `calls` calls of `call`.
-fn timed(calls: u32, mut call: impl FnMut(u32) -> anyhow::Result<()>) -> anyhow::Result<String> {
-    let (wall, cpu) = (Instant::now(), cpu_ns());
-    for i in 0..calls {
-        call(i)?;
+/// Wall and CPU µs per call of `call`, over `calls` calls, each on a proposer that
+/// `prepare` returns; the preparation is not counted.
+fn timed(
+    calls: u32,
+    mut prepare: impl FnMut() -> anyhow::Result<Box<dyn Proposer>>,
+    mut call: impl FnMut(&dyn Proposer) -> anyhow::Result<()>,
+) -> anyhow::Result<String> {
+    let before = cpu_ns();
+    for _ in 0..calls {
+        drop(std::hint::black_box(prepare()?));
     }
-    let wall_us = wall.elapsed().as_secs_f64() * 1e6 / f64::from(calls);
-    let cpu_us = match (cpu, cpu_ns()) {
-        (Some(a), Some(b)) => format!("{:.1}", (b - a) as f64 / 1e3 / f64::from(calls)),
+    let (prepared, start) = (cpu_ns(), cpu_ns());
+    let mut wall = std::time::Duration::ZERO;
+    for _ in 0..calls {
+        let proposer = prepare()?;
+        let t = Instant::now();
+        call(proposer.as_ref())?;
+        wall += t.elapsed();
+        drop(proposer);
+    }
+    let wall_us = wall.as_secs_f64() * 1e6 / f64::from(calls);
+    let cpu_us = match (before, prepared, start, cpu_ns()) {
+        (Some(a), Some(b), Some(c), Some(d)) => {
+            let ns = (d - c) as f64 - (b - a) as f64;
+            format!("{:.1}", ns / 1e3 / f64::from(calls))
+        }
         _ => "n/a".into(),
     };
     Ok(format!("{wall_us:.1} | {cpu_us}"))
@@ -92,27 +115,28 @@ fn main() -> anyhow::Result<()> {
         } else {
             rounds
         };
-        // Prefixes of one longer history: `n` trials for the cold calls, `n + i` for
-        // the i-th incremental call.
-        let longer = history(&space, n + reps as usize)?;
-        let ctx = |history| context(&space, &objective, history);
+        let history = history(&space, n)?;
+        let (last, before_last) = (
+            context(&space, &objective, &history),
+            context(&space, &objective, &history[..n - 1]),
+        );
         for kind in StrategyKind::ALL {
             if only.is_some_and(|o| o != kind) {
                 continue;
             }
-            let cold_ctx = ctx(&longer[..n]);
             let skipped = || "- | -".to_string();
             let cold = if run_cold {
-                timed(reps, |_| propose(kind.build(1).as_ref(), &cold_ctx))?
+                timed(reps, || Ok(kind.build(1)), |p| propose(p, &last))?
             } else {
                 skipped()
             };
             let incremental = if run_incremental {
-                let proposer = kind.build(1);
-                propose(proposer.as_ref(), &ctx(&longer[..n - 1]))?;
-                let contexts: Vec<ProposalContext<'_>> =
-                    (0..reps as usize).map(|i| ctx(&longer[..n + i])).collect();
-                timed(reps, |i| propose(proposer.as_ref(), &contexts[i as usize]))?
+                let prepare = || {
+                    let proposer = kind.build(1);
+                    propose(proposer.as_ref(), &before_last)?;
+                    Ok(proposer)
+                };
+                timed(reps, prepare, |p| propose(p, &last))?
             } else {
                 skipped()
             };
