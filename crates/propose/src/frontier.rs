@@ -965,8 +965,8 @@ impl Picture<'_, '_> {
 
     /// Distance along the build axis to the nearest opened group of the partition
     /// (1 when the partition has none): larger gaps are explored first.
-    fn gap(&self, g: &[u64]) -> f64 {
-        let (range, pos) = self.partition(g);
+    fn gap(&self, g: &[u64], part: &Part) -> f64 {
+        let (range, pos) = (part.0.clone(), part.1);
         let here = self.axis_unit(self.axis_of(g));
         [pos.checked_sub(1), Some(pos)]
             .into_iter()
@@ -977,8 +977,13 @@ impl Picture<'_, '_> {
     }
 
     fn plan(&self, g: &[u64]) -> Plan {
+        self.plan_in(g, &self.partition(g))
+    }
+
+    /// [`Picture::plan`] with `g`'s partition already found.
+    fn plan_in(&self, g: &[u64], part: &Part) -> Plan {
         let empty = GroupObs::default();
-        let part = self.partition(g);
+        let part = part.clone();
         let obs = self
             .groups
             .get(part.1)
@@ -1202,12 +1207,13 @@ impl Proposer for Frontier {
         let centre = picture.group_of(&lattice.centre());
         let mut choice: Option<(RankKey, Point)> = None;
         for g in candidates {
-            let plan = picture.plan(&g);
+            let part = picture.partition(&g);
+            let plan = picture.plan_in(&g, &part);
             let Some(s) = plan.probe else { continue };
             let gap = if picture.groups.is_empty() {
                 -centre_distance(&picture, &g, &centre)
             } else {
-                picture.gap(&g)
+                picture.gap(&g, &part)
             };
             let mut tie = Fnv::new();
             tie.write(self.config.seed);
