@@ -1,6 +1,7 @@
-//! Proposal latency per strategy at history sizes 10, 1k and 10k, as wall time and as
-//! CPU time of this thread (from `/proc/thread-self/schedstat`, Linux only), so that a
-//! machine shared with other jobs still gives a usable figure.
+//! Proposal latency per strategy at history sizes 10, 1k and 10k: the median and mean
+//! wall time per call, and for cold calls the CPU time of this thread (from
+//! `/proc/thread-self/schedstat`, Linux only), so that a machine shared with other
+//! jobs still gives a usable figure.
 //!
 //! ```text
 //! cargo run --release -p hnswtune-bench-propose --bin latency [-- ROUNDS [STRATEGY [HISTORY_SIZE [cold|incremental]]]]
@@ -14,13 +15,21 @@
 //!   without its last trial, which is how the agent calls it (one new trial between
 //!   two proposals).
 //!
-//! Both time only the measured call: wall time per call with [`Instant`], CPU time as
-//! the difference between a loop of (preparation + measured call) and a loop of the
-//! preparation alone, because the thread's CPU clock in `schedstat` only advances at
-//! scheduler ticks and cannot time one call.
+//! Both time only the measured call, with [`Instant`]: the median wall time per call
+//! (which preemption by other jobs rarely reaches) and the mean. The cold calls also get
+//! CPU time, as the difference between a loop of (fresh proposer + call) and a loop of
+//! fresh proposers alone, because the thread's CPU clock in `schedstat` only advances
+//! at scheduler ticks and cannot time one call; for the incremental calls that
+//! difference would subtract two loops of cold calls and is too noisy to print.
 //!
-//! Naming one mode runs only its calls (for `valgrind --tool=callgrind`, whose count of
-//! instructions does not depend on the machine's load); the other column reads `-`.
+//! Naming one mode runs only its calls; the other column reads `-`. Instructions per
+//! call, which do not depend on the machine's load, come from callgrind counting only
+//! the measured calls:
+//!
+//! ```text
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_call*' \
+//!     $CARGO_TARGET_DIR/release/latency 20 frontier 1000 incremental
+//! ```
 //!
 //! The criterion bench (`--bench propose`) measures the cold calls with statistics;
 //! this binary exists because criterion only reports wall time.
@@ -36,35 +45,53 @@ fn cpu_ns() -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-/// Wall and CPU µs per call of `call`, over `calls` calls, each on a proposer that
-/// `prepare` returns; the preparation is not counted.
+/// Median and mean wall µs per call of `call`, over `calls` calls, each on a proposer
+/// that `prepare` returns, and the CPU µs per call when `cpu` is set; the preparation
+/// is not counted.
 fn timed(
     calls: u32,
+    cpu: bool,
     mut prepare: impl FnMut() -> anyhow::Result<Box<dyn Proposer>>,
     mut call: impl FnMut(&dyn Proposer) -> anyhow::Result<()>,
 ) -> anyhow::Result<String> {
     let before = cpu_ns();
-    for _ in 0..calls {
-        drop(std::hint::black_box(prepare()?));
+    if cpu {
+        for _ in 0..calls {
+            drop(std::hint::black_box(prepare()?));
+        }
     }
     let (prepared, start) = (cpu_ns(), cpu_ns());
-    let mut wall = std::time::Duration::ZERO;
+    let mut walls_us = Vec::with_capacity(calls as usize);
     for _ in 0..calls {
         let proposer = prepare()?;
         let t = Instant::now();
-        call(proposer.as_ref())?;
-        wall += t.elapsed();
+        measured_call(&mut call, proposer.as_ref())?;
+        walls_us.push(t.elapsed().as_secs_f64() * 1e6);
         drop(proposer);
     }
-    let wall_us = wall.as_secs_f64() * 1e6 / f64::from(calls);
-    let cpu_us = match (before, prepared, start, cpu_ns()) {
-        (Some(a), Some(b), Some(c), Some(d)) => {
+    let cpu_end = cpu_ns();
+    walls_us.sort_by(f64::total_cmp);
+    let median = walls_us[walls_us.len() / 2];
+    let mean = walls_us.iter().sum::<f64>() / walls_us.len() as f64;
+    let cpu_us = match (cpu, before, prepared, start, cpu_end) {
+        (true, Some(a), Some(b), Some(c), Some(d)) => {
             let ns = (d - c) as f64 - (b - a) as f64;
-            format!("{:.1}", ns / 1e3 / f64::from(calls))
+            format!(" | {:.1}", ns / 1e3 / f64::from(calls))
         }
-        _ => "n/a".into(),
+        (true, ..) => " | n/a".into(),
+        (false, ..) => String::new(),
     };
-    Ok(format!("{wall_us:.1} | {cpu_us}"))
+    Ok(format!("{median:.1} | {mean:.1}{cpu_us}"))
+}
+
+/// The measured call, kept out of line so that callgrind can count it alone
+/// (`--collect-atstart=no --toggle-collect='*measured_call*'`).
+#[inline(never)]
+fn measured_call(
+    call: &mut impl FnMut(&dyn Proposer) -> anyhow::Result<()>,
+    proposer: &dyn Proposer,
+) -> anyhow::Result<()> {
+    call(proposer)
 }
 
 fn propose(proposer: &dyn Proposer, ctx: &ProposalContext<'_>) -> anyhow::Result<()> {
@@ -103,9 +130,9 @@ fn main() -> anyhow::Result<()> {
     let space = SearchSpace::hnsw();
     let objective = Objective::new(0.95)?;
     println!(
-        "| strategy | history | cold wall µs | cold CPU µs | incremental wall µs | incremental CPU µs |"
+        "| strategy | history | cold median µs | cold mean µs | cold CPU µs | incremental median µs | incremental mean µs |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for n in [10usize, 1_000, 10_000] {
         if size.is_some_and(|s| s != n) {
             continue;
@@ -124,11 +151,11 @@ fn main() -> anyhow::Result<()> {
             if only.is_some_and(|o| o != kind) {
                 continue;
             }
-            let skipped = || "- | -".to_string();
+            let skipped = |columns: usize| vec!["-"; columns].join(" | ");
             let cold = if run_cold {
-                timed(reps, || Ok(kind.build(1)), |p| propose(p, &last))?
+                timed(reps, true, || Ok(kind.build(1)), |p| propose(p, &last))?
             } else {
-                skipped()
+                skipped(3)
             };
             let incremental = if run_incremental {
                 let prepare = || {
@@ -136,9 +163,9 @@ fn main() -> anyhow::Result<()> {
                     propose(proposer.as_ref(), &before_last)?;
                     Ok(proposer)
                 };
-                timed(reps, prepare, |p| propose(p, &last))?
+                timed(reps, false, prepare, |p| propose(p, &last))?
             } else {
-                skipped()
+                skipped(2)
             };
             println!("| {kind} | {n} | {cold} | {incremental} |");
         }
