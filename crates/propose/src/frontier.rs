@@ -564,7 +564,7 @@ impl Derived {
         let truncated = keep < self.stamps.len();
         if truncated {
             self.stamps.truncate(keep);
-            self.index.truncate(lattice, keep);
+            self.index.truncate(lattice, ctx.history, keep);
             let entries = self.index.len();
             self.entries.truncate(entries);
             self.keys.retain(|&k| entry_of_key(k) < entries);

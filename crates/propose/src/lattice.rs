@@ -271,9 +271,8 @@ pub(crate) struct HistoryIndex {
     /// Entries whose point appears for the first time.
     distinct: Vec<usize>,
     visited: Visited,
-    /// The running digest, and its state before each projected entry (to truncate).
+    /// The running digest.
     hasher: FxHasher,
-    states: Vec<u64>,
     /// How many history trials have been read, projected or not.
     read: usize,
 }
@@ -295,7 +294,6 @@ impl HistoryIndex {
             distinct: Vec::with_capacity(capacity),
             visited: Visited::new(lattice.cardinality(), capacity),
             hasher: FxHasher::default(),
-            states: Vec::with_capacity(capacity),
             read: 0,
         };
         index.extend(lattice, history);
@@ -312,7 +310,6 @@ impl HistoryIndex {
                 self.coords.truncate(before);
                 continue;
             }
-            self.states.push(self.hasher.0);
             let point = &self.coords[before..];
             for &i in point {
                 self.hasher.write_u64(i);
@@ -328,21 +325,27 @@ impl HistoryIndex {
     }
 
     /// Forgets every trial from history position `keep` on, as if only the first
-    /// `keep` trials had been read.
-    pub(crate) fn truncate(&mut self, lattice: &Lattice<'_>, keep: usize) {
+    /// `keep` trials of `history` had been read (they must be the ones read before).
+    pub(crate) fn truncate(&mut self, lattice: &Lattice<'_>, history: &[Trial], keep: usize) {
         let entries = self.positions.partition_point(|&p| p < keep);
         while self.distinct.last().is_some_and(|&e| e >= entries) {
             let e = self.distinct.pop().unwrap_or(entries);
             let rank = lattice.rank(&self.coords[e * self.dims..(e + 1) * self.dims]);
             self.visited.remove(rank);
         }
-        if let Some(&state) = self.states.get(entries) {
-            self.hasher = FxHasher(state);
-        }
         self.coords.truncate(entries * self.dims);
         self.positions.truncate(entries);
-        self.states.truncate(entries);
         self.read = self.read.min(keep);
+        // Truncation is rare (a trial changed state): the digest is recomputed rather
+        // than a state kept per entry, which every strategy would pay for.
+        self.hasher = FxHasher::default();
+        for e in 0..entries {
+            for &i in &self.coords[e * self.dims..(e + 1) * self.dims] {
+                self.hasher.write_u64(i);
+            }
+            let complete = history[self.positions[e]].is_complete();
+            self.hasher.write_u64(u64::from(complete));
+        }
     }
 
     /// Number of projected entries.
