@@ -1205,6 +1205,7 @@ impl Proposer for Frontier {
             neighbours(&picture, &g, &mut candidates);
         }
         let centre = picture.group_of(&lattice.centre());
+        let bucket_width = bucket_width(self.config.noise_tolerance);
         let mut choice: Option<(RankKey, Point)> = None;
         for g in candidates {
             let part = picture.partition(&g);
@@ -1233,8 +1234,8 @@ impl Proposer for Frontier {
                         lattice.build[d]
                     }))
                     .is_err(),
-                bucket: bucket(plan.bound, self.config.noise_tolerance),
-                expected_bucket: bucket(plan.expected, self.config.noise_tolerance),
+                bucket: bucket(plan.bound, bucket_width),
+                expected_bucket: bucket(plan.expected, bucket_width),
                 depth,
                 bound: plan.bound,
                 gap,
@@ -1261,11 +1262,17 @@ impl Proposer for Frontier {
 
 /// Bounds within one noise tolerance of each other share a bucket, so that the
 /// coarse-to-fine order, not noise, decides between them.
-fn bucket(bound: f64, tolerance: f64) -> i64 {
+/// `width` is [`bucket_width`] of the tolerance.
+fn bucket(bound: f64, width: f64) -> i64 {
     if bound <= 0.0 || !bound.is_finite() {
         return i64::MIN;
     }
-    (bound.ln() / (1.0 + tolerance.max(0.01)).ln()).floor() as i64
+    (bound.ln() / width).floor() as i64
+}
+
+/// The width of a [`bucket`] in log space, computed once per call.
+fn bucket_width(tolerance: f64) -> f64 {
+    (1.0 + tolerance.max(0.01)).ln()
 }
 
 /// Groups are ranked coarse to fine by the dyadic depth of their coordinates (see
