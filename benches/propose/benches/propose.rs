@@ -1,5 +1,6 @@
 //! Proposal latency (cold: a fresh proposer per call) per strategy at history sizes 10,
-//! 1k and 10k on the default HNSW space, and one efficiency run per strategy on the analytic landscape.
+//! 1k and 10k on the default HNSW space, and one efficiency run per strategy on the
+//! analytic landscape.
 //!
 //! `cargo bench -p hnswtune-bench-propose --bench propose`
 

@@ -10,11 +10,13 @@
 //! smallest monotone value that meets the recall floor, so each group needs a
 //! bisection, not a sweep.
 //!
-//! Each call rebuilds its picture from the history in one pass: the projected entries
-//! are sorted once by (group, monotone value, history position), so each group is a
-//! run of a flat array and a call allocates a handful of vectors however long the
-//! history. Repeated measurements of a config are averaged; a config is feasible when
-//! its mean recall meets the floor:
+//! A call derives its picture from the history: the projected entries are sorted by
+//! (group, monotone value, history position), so each group is a run of a flat array.
+//! The proposer keeps that derivation (see [`Frontier`]); when the next history starts
+//! with the same trials, only the trials after them are read and only their groups are
+//! re-derived, which is how the agent calls it (one new trial per call). Repeated
+//! measurements of a config are averaged; a config is feasible when its mean recall
+//! meets the floor:
 //!
 //! 1. **Bracket per group.** `hi` is the smallest feasible monotone value measured,
 //!    `lo` the largest infeasible one below it. The *build axis* is the first ordered
@@ -139,10 +141,24 @@ impl Default for FrontierConfig {
 /// history is read afresh. Either way the proposal is the same. The cache relies on a
 /// trial id naming one config, as journal ids do: a host that reuses an id for another
 /// config, with the same metrics, must use a fresh proposer.
-#[derive(Debug)]
 pub struct Frontier {
     config: FrontierConfig,
     cache: Mutex<Option<Derived>>,
+}
+
+impl std::fmt::Debug for Frontier {
+    /// The settings, and how many trials the cache holds (not its contents, which can
+    /// run to megabytes).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cached = match self.cache.try_lock() {
+            Ok(cache) => cache.as_ref().map(|d| d.stamps.len()),
+            Err(_) => None,
+        };
+        f.debug_struct("Frontier")
+            .field("config", &self.config)
+            .field("cached_trials", &cached)
+            .finish()
+    }
 }
 
 impl Clone for Frontier {
