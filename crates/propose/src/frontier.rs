@@ -10,11 +10,13 @@
 //! smallest monotone value that meets the recall floor, so each group needs a
 //! bisection, not a sweep.
 //!
-//! Each call rebuilds its picture from the history in one pass: the projected entries
-//! are sorted once by (group, monotone value, history position), so each group is a
-//! run of a flat array and a call allocates a handful of vectors however long the
-//! history. Repeated measurements of a config are averaged; a config is feasible when
-//! its mean recall meets the floor:
+//! A call derives its picture from the history: the projected entries are sorted by
+//! (group, monotone value, history position), so each group is a run of a flat array.
+//! The proposer keeps that derivation (see [`Frontier`]); when the next history starts
+//! with the same trials, only the trials after them are read and only their groups are
+//! re-derived, which is how the agent calls it (one new trial per call). Repeated
+//! measurements of a config are averaged; a config is feasible when its mean recall
+//! meets the floor:
 //!
 //! 1. **Bracket per group.** `hi` is the smallest feasible monotone value measured,
 //!    `lo` the largest infeasible one below it. The *build axis* is the first ordered
@@ -79,11 +81,12 @@
 //!   exhausted.
 
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use crate::grid::{AxisOrder, first_in_order};
-use crate::lattice::{Fnv, HistoryView, Lattice, Point, nearest_unvisited};
+use crate::lattice::{Fnv, HistoryIndex, HistoryView, Lattice, Point, nearest_unvisited};
 use crate::{ProposalContext, ProposeError, Proposer};
-use hnswtune_core::{EF_SEARCH, Objective, Params, TrialMetrics};
+use hnswtune_core::{EF_SEARCH, Objective, Params, SearchSpace, Trial, TrialId, TrialMetrics};
 
 /// Settings of [`Frontier`].
 #[derive(Clone, Debug, PartialEq)]
@@ -129,9 +132,40 @@ impl Default for FrontierConfig {
 /// assert_eq!(first.int(EF_SEARCH), Some(45), "mid-ladder on the log scale");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug)]
+///
+/// A proposal is a pure function of the settings, the space and the history, but a
+/// proposer keeps what it derived from the last history it saw (behind a mutex, since
+/// [`Proposer::propose`] takes `&self`). When the next history starts with the same
+/// trials (same ids, same states and measurements, in the same order) only the trials
+/// after them are read; otherwise, or when another thread holds the cache, the
+/// history is read afresh. Either way the proposal is the same. The cache relies on a
+/// trial id naming one config, as journal ids do: a host that reuses an id for another
+/// config, with the same metrics, must use a fresh proposer.
 pub struct Frontier {
     config: FrontierConfig,
+    cache: Mutex<Option<Derived>>,
+}
+
+impl std::fmt::Debug for Frontier {
+    /// The settings, and how many trials the cache holds (not its contents, which can
+    /// run to megabytes).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cached = match self.cache.try_lock() {
+            Ok(cache) => cache.as_ref().map(|d| d.stamps.len()),
+            Err(_) => None,
+        };
+        f.debug_struct("Frontier")
+            .field("config", &self.config)
+            .field("cached_trials", &cached)
+            .finish()
+    }
+}
+
+impl Clone for Frontier {
+    /// The same settings, with an empty cache.
+    fn clone(&self) -> Self {
+        Frontier::with_config(self.config.clone())
+    }
 }
 
 impl Frontier {
@@ -155,16 +189,21 @@ impl Frontier {
                 "must be at least 1",
             ));
         }
-        Ok(Frontier { config })
+        Ok(Frontier::with_config(config))
     }
 
     /// The default settings with `seed`.
     pub fn seeded(seed: u64) -> Self {
+        Frontier::with_config(FrontierConfig {
+            seed,
+            ..FrontierConfig::default()
+        })
+    }
+
+    fn with_config(config: FrontierConfig) -> Self {
         Frontier {
-            config: FrontierConfig {
-                seed,
-                ..FrontierConfig::default()
-            },
+            config,
+            cache: Mutex::new(None),
         }
     }
 
@@ -200,10 +239,10 @@ struct GroupObs<'g> {
     infeasible: Option<u64>,
 }
 
-/// One projected history entry, as the sorted pass reads it.
-#[derive(Debug)]
-struct Entry<'v> {
-    point: &'v [u64],
+/// One projected history entry, as the sorted pass reads it (its point is in the
+/// [`HistoryIndex`]).
+#[derive(Clone, Copy, Debug)]
+struct Entry {
     /// The rank of its group (every coordinate but the monotone one).
     group: u128,
     /// Its monotone coordinate.
@@ -211,8 +250,405 @@ struct Entry<'v> {
     measured: Option<Measured>,
 }
 
-/// What one completed trial contributes.
+/// One history trial as the cache remembers it: a later history extends the cached
+/// one while each of its first trials has the same id and measured the same.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Stamp {
+    id: TrialId,
+    measured: Option<Measured>,
+}
+
+impl Stamp {
+    fn of(trial: &Trial, objective: &Objective) -> Self {
+        Stamp {
+            id: trial.id,
+            measured: trial.completed_metrics().map(|metrics| Measured {
+                recall: metrics.recall,
+                cost: objective.cost(metrics),
+                within_budgets: within_budgets(objective, metrics),
+            }),
+        }
+    }
+}
+
+/// The sort key of an entry: the config's rank (group rank, then the monotone
+/// coordinate) shifted left 32 bits over the entry's index, so that one sort of plain
+/// integers groups the history by group, then by config, then in history order (a
+/// space of 2^96 configs or more wraps, as `Lattice::rank` does).
+fn key_of(entry: &Entry, index: usize, monotone_card: u64) -> u128 {
+    let rank = entry
+        .group
+        .wrapping_mul(u128::from(monotone_card))
+        .wrapping_add(u128::from(entry.s));
+    (rank << 32) | index as u128
+}
+
+fn entry_of_key(key: u128) -> usize {
+    (key & 0xFFFF_FFFF) as usize
+}
+
+/// What a call derives from the history before it ranks anything: the projected
+/// entries, what each measured, and their order by (group, monotone value, position).
+/// [`Frontier`] keeps the last one and, when the next history extends the same trials,
+/// reads only the trials appended since (see [`Derived::sync`]).
 #[derive(Debug)]
+struct Derived {
+    space: SearchSpace,
+    objective: Objective,
+    /// One per history trial read, projected or not.
+    stamps: Vec<Stamp>,
+    index: HistoryIndex,
+    /// One per projected entry of `index`.
+    entries: Vec<Entry>,
+    /// [`key_of`] every entry, ascending.
+    keys: Vec<u128>,
+    monotone_card: u64,
+    floors: Floors,
+    groups: Groups,
+    /// The coarse-to-fine order of each group coordinate, to [`DEPTH_CAP`]: it
+    /// depends on the space only.
+    axes: Vec<AxisOrder>,
+    /// [`Lattice::unit`] of build-axis indices, filled on first use (NaN until then)
+    /// when the axis is short enough to tabulate: ranking asks for the same values
+    /// many times, call after call.
+    axis_units: Vec<std::cell::Cell<f64>>,
+}
+
+/// The recall floors a group run is judged against.
+#[derive(Clone, Copy, Debug)]
+struct Floors {
+    min_recall: f64,
+    /// `min_recall − recall_margin`: below it a miss is clear.
+    clear: f64,
+}
+
+/// The history grouped: per opened group, in ascending rank, its coordinates, the
+/// distinct monotone values it visited and its measured summary, as runs of flat
+/// arrays (a call slices them into [`GroupObs`]). Derived from [`Derived::keys`].
+#[derive(Debug, Default, PartialEq)]
+struct Groups {
+    /// Group coordinates, `gdims.len()` per group.
+    coords: Vec<u64>,
+    ranks: Vec<u128>,
+    visited: Vec<u64>,
+    summary: Vec<(u64, bool, f64)>,
+    /// Per group: (visited range end, summary range end, clearly infeasible,
+    /// infeasible).
+    ends: Vec<(usize, usize, Option<u64>, Option<u64>)>,
+    /// The build-time ranks of the opened groups, ascending, distinct.
+    built: Vec<u128>,
+}
+
+/// Appends the run of one group, whose keys are `keys` (ascending), to `visited` and
+/// `summary`; returns its largest clearly infeasible and infeasible values. Repeated
+/// measurements of a config are averaged; the latest one's budgets count.
+fn group_run(
+    keys: &[u128],
+    entries: &[Entry],
+    floors: Floors,
+    visited: &mut Vec<u64>,
+    summary: &mut Vec<(u64, bool, f64)>,
+) -> (Option<u64>, Option<u64>) {
+    let config_of_key = |k: u128| k >> 32;
+    let (mut clearly_infeasible, mut infeasible) = (None, None);
+    let mut i = 0;
+    while i < keys.len() {
+        let config = config_of_key(keys[i]);
+        let s = entries[entry_of_key(keys[i])].s;
+        visited.push(s);
+        let (mut n, mut recall_sum, mut cost_sum) = (0u32, 0.0f64, 0.0f64);
+        let mut last: Option<&Measured> = None;
+        while i < keys.len() && config_of_key(keys[i]) == config {
+            if let Some(measured) = &entries[entry_of_key(keys[i])].measured {
+                n += 1;
+                recall_sum += measured.recall;
+                cost_sum += measured.cost;
+                last = Some(measured);
+            }
+            i += 1;
+        }
+        if let Some(last) = last {
+            let (recall, cost) = if n == 1 {
+                (recall_sum, cost_sum)
+            } else {
+                (recall_sum / f64::from(n), cost_sum / f64::from(n))
+            };
+            let feasible = recall >= floors.min_recall && last.within_budgets;
+            summary.push((s, feasible, cost));
+            if recall < floors.clear {
+                clearly_infeasible = Some(s);
+            }
+            if recall < floors.min_recall {
+                infeasible = Some(s);
+            }
+        }
+    }
+    (clearly_infeasible, infeasible)
+}
+
+impl Groups {
+    /// Groups every entry (one pass over the sorted keys).
+    fn build(derived: &Derived, lattice: &Lattice<'_>, gdims: &[usize]) -> Self {
+        let (keys, entries) = (&derived.keys, &derived.entries);
+        let capacity = keys.len() + keys.len() / 2 + 64;
+        let mut groups = Groups {
+            visited: Vec::with_capacity(capacity),
+            summary: Vec::with_capacity(capacity),
+            ..Groups::default()
+        };
+        let mut i = 0;
+        while i < keys.len() {
+            let e = entry_of_key(keys[i]);
+            let (p, rank) = (derived.index.point(e), entries[e].group);
+            let mut j = i + 1;
+            while j < keys.len() && entries[entry_of_key(keys[j])].group == rank {
+                j += 1;
+            }
+            groups.coords.extend(gdims.iter().map(|&d| p[d]));
+            groups.ranks.push(rank);
+            groups
+                .built
+                .push(rank_where(lattice, p, |d| lattice.build[d]));
+            let (clearly_infeasible, infeasible) = group_run(
+                &keys[i..j],
+                entries,
+                derived.floors,
+                &mut groups.visited,
+                &mut groups.summary,
+            );
+            groups.ends.push((
+                groups.visited.len(),
+                groups.summary.len(),
+                clearly_infeasible,
+                infeasible,
+            ));
+            i = j;
+        }
+        groups.built.sort_unstable();
+        groups.built.dedup();
+        groups
+    }
+
+    /// Re-derives the groups of rank `ranks` (ascending, distinct) after entries were
+    /// added to them, splicing their runs into the flat arrays. The result is what
+    /// [`Groups::build`] gives: a group's run depends only on its own keys.
+    fn update(
+        &mut self,
+        derived: &Derived,
+        lattice: &Lattice<'_>,
+        gdims: &[usize],
+        ranks: &[u128],
+    ) {
+        let (keys, entries) = (&derived.keys, &derived.entries);
+        let gl = gdims.len();
+        let (mut visited, mut summary) = (Vec::new(), Vec::new());
+        for &rank in ranks {
+            let lo = keys.partition_point(|&k| entries[entry_of_key(k)].group < rank);
+            let hi = keys.partition_point(|&k| entries[entry_of_key(k)].group <= rank);
+            if lo == hi {
+                continue;
+            }
+            visited.clear();
+            summary.clear();
+            let (clearly_infeasible, infeasible) = group_run(
+                &keys[lo..hi],
+                entries,
+                derived.floors,
+                &mut visited,
+                &mut summary,
+            );
+            let (g, old) = match self.ranks.binary_search(&rank) {
+                Ok(g) => (g, true),
+                Err(g) => (g, false),
+            };
+            let (v0, s0) = g
+                .checked_sub(1)
+                .map_or((0, 0), |k| (self.ends[k].0, self.ends[k].1));
+            let (v1, s1) = if old {
+                (self.ends[g].0, self.ends[g].1)
+            } else {
+                (v0, s0)
+            };
+            self.visited.splice(v0..v1, visited.iter().copied());
+            self.summary.splice(s0..s1, summary.iter().copied());
+            let end = (
+                v0 + visited.len(),
+                s0 + summary.len(),
+                clearly_infeasible,
+                infeasible,
+            );
+            if old {
+                self.ends[g] = end;
+            } else {
+                let p = derived.index.point(entry_of_key(keys[lo]));
+                let at = g * gl;
+                self.coords.splice(at..at, gdims.iter().map(|&d| p[d]));
+                self.ranks.insert(g, rank);
+                self.ends.insert(g, end);
+                let build = rank_where(lattice, p, |d| lattice.build[d]);
+                if let Err(at) = self.built.binary_search(&build) {
+                    self.built.insert(at, build);
+                }
+            }
+            // Runs only grow when entries are added.
+            let (dv, ds) = (visited.len() - (v1 - v0), summary.len() - (s1 - s0));
+            if dv > 0 || ds > 0 {
+                for later in &mut self.ends[g + 1..] {
+                    later.0 += dv;
+                    later.1 += ds;
+                }
+            }
+        }
+    }
+}
+
+/// Up to this many new entries are inserted into the sorted keys one by one; more are
+/// appended and the keys sorted again.
+const INSERT_LIMIT: usize = 16;
+
+impl Derived {
+    /// Reads `ctx.history` from scratch. Each trial is read once, in history order: the
+    /// sorted pass visits entries out of order, and trials are large enough that
+    /// re-reading them there costs a cache miss each.
+    fn new(
+        lattice: &Lattice<'_>,
+        ctx: &ProposalContext<'_>,
+        m: usize,
+        gdims: &[usize],
+        axis: bool,
+        recall_margin: f64,
+    ) -> Self {
+        // Room for the trials of the calls to come: reallocating a kept array of
+        // 64 KiB or more costs more than the call it serves.
+        let capacity = ctx.history.len() + ctx.history.len() / 2 + 64;
+        let mut derived = Derived {
+            space: ctx.space.clone(),
+            objective: ctx.objective.clone(),
+            stamps: Vec::with_capacity(capacity),
+            index: HistoryIndex::with_capacity(lattice, ctx.history, capacity),
+            entries: Vec::with_capacity(capacity),
+            keys: Vec::with_capacity(capacity),
+            monotone_card: lattice.cards[m],
+            floors: Floors {
+                min_recall: ctx.objective.min_recall,
+                clear: ctx.objective.min_recall - recall_margin,
+            },
+            groups: Groups::default(),
+            axes: gdims
+                .iter()
+                .map(|&d| {
+                    let mut axis = AxisOrder::new(lattice.cards[d]);
+                    axis.extend_to(lattice, d, DEPTH_CAP);
+                    axis
+                })
+                .collect(),
+            axis_units: match gdims.last() {
+                Some(&d) if axis && lattice.cards[d] <= 4096 => {
+                    vec![std::cell::Cell::new(f64::NAN); lattice.cards[d] as usize]
+                }
+                _ => Vec::new(),
+            },
+        };
+        derived
+            .stamps
+            .extend(ctx.history.iter().map(|t| Stamp::of(t, &derived.objective)));
+        derived.add_entries(lattice, 0, m, gdims);
+        derived.groups = Groups::build(&derived, lattice, gdims);
+        derived
+    }
+
+    /// True when the cache was derived for this space and objective.
+    fn reusable(&self, ctx: &ProposalContext<'_>) -> bool {
+        self.space == *ctx.space && self.objective == *ctx.objective
+    }
+
+    /// Brings the cache to `ctx.history`: keeps the longest prefix of trials whose
+    /// [`Stamp`] is unchanged, forgets the rest, and reads the trials after it. The
+    /// result is what [`Derived::new`] gives on the same history: the same entries in
+    /// the same order, the same keys, the same digest.
+    fn sync(
+        &mut self,
+        lattice: &Lattice<'_>,
+        ctx: &ProposalContext<'_>,
+        m: usize,
+        gdims: &[usize],
+    ) {
+        let common = self.stamps.len().min(ctx.history.len());
+        let keep = (0..common)
+            .find(|&i| Stamp::of(&ctx.history[i], &self.objective) != self.stamps[i])
+            .unwrap_or(common);
+        let truncated = keep < self.stamps.len();
+        if truncated {
+            self.stamps.truncate(keep);
+            self.index.truncate(lattice, ctx.history, keep);
+            let entries = self.index.len();
+            self.entries.truncate(entries);
+            self.keys.retain(|&k| entry_of_key(k) < entries);
+        }
+        let first = self.index.extend(lattice, ctx.history);
+        self.stamps.extend(
+            ctx.history[keep..]
+                .iter()
+                .map(|t| Stamp::of(t, &self.objective)),
+        );
+        self.add_entries(lattice, first, m, gdims);
+        let added = self.entries.len() - first;
+        if truncated || added > INSERT_LIMIT || lattice.cardinality() >= 1 << 64 {
+            self.groups = Groups::build(self, lattice, gdims);
+        } else if added > 0 {
+            let mut ranks: Vec<u128> = self.entries[first..].iter().map(|e| e.group).collect();
+            ranks.sort_unstable();
+            ranks.dedup();
+            let mut groups = std::mem::take(&mut self.groups);
+            groups.update(self, lattice, gdims, &ranks);
+            self.groups = groups;
+        }
+    }
+
+    /// Derives the entries of `index` from `first` on and merges their keys.
+    fn add_entries(&mut self, lattice: &Lattice<'_>, first: usize, m: usize, gdims: &[usize]) {
+        for e in first..self.index.len() {
+            let p = self.index.point(e);
+            let group = gdims.iter().fold(0u128, |acc, &d| {
+                acc.wrapping_mul(u128::from(lattice.cards[d]))
+                    .wrapping_add(u128::from(p[d]))
+            });
+            self.entries.push(Entry {
+                group,
+                s: p[m],
+                measured: self.stamps[self.index.position(e)].measured,
+            });
+        }
+        let added = self.entries.len() - first;
+        if added <= INSERT_LIMIT {
+            for e in first..self.entries.len() {
+                let key = key_of(&self.entries[e], e, self.monotone_card);
+                let at = self.keys.partition_point(|&k| k < key);
+                self.keys.insert(at, key);
+            }
+        } else if lattice.cardinality() < 1 << 32 && self.entries.len() < 1 << 32 {
+            // Plain u64 keys sort faster; every space under 2^32 configs has them, and
+            // they are the same numbers as the u128 keys.
+            let mut keys: Vec<u64> = self.keys.iter().map(|&k| k as u64).collect();
+            keys.extend(
+                (first..self.entries.len())
+                    .map(|e| key_of(&self.entries[e], e, self.monotone_card) as u64),
+            );
+            keys.sort_unstable();
+            self.keys.clear();
+            self.keys.extend(keys.into_iter().map(u128::from));
+        } else {
+            for e in first..self.entries.len() {
+                self.keys
+                    .push(key_of(&self.entries[e], e, self.monotone_card));
+            }
+            self.keys.sort_unstable();
+        }
+    }
+}
+
+/// What one completed trial contributes.
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Measured {
     recall: f64,
     cost: f64,
@@ -322,7 +758,7 @@ struct Picture<'l, 't> {
     axis: bool,
     /// [`Lattice::unit`] of axis indices, filled on first use (NaN until then) when the
     /// axis is short enough to tabulate: ranking asks for the same values many times.
-    axis_units: Vec<std::cell::Cell<f64>>,
+    axis_units: &'l [std::cell::Cell<f64>],
     tolerance: f64,
 }
 
@@ -545,8 +981,8 @@ impl Picture<'_, '_> {
 
     /// Distance along the build axis to the nearest opened group of the partition
     /// (1 when the partition has none): larger gaps are explored first.
-    fn gap(&self, g: &[u64]) -> f64 {
-        let (range, pos) = self.partition(g);
+    fn gap(&self, g: &[u64], part: &Part) -> f64 {
+        let (range, pos) = (part.0.clone(), part.1);
         let here = self.axis_unit(self.axis_of(g));
         [pos.checked_sub(1), Some(pos)]
             .into_iter()
@@ -557,8 +993,13 @@ impl Picture<'_, '_> {
     }
 
     fn plan(&self, g: &[u64]) -> Plan {
+        self.plan_in(g, &self.partition(g))
+    }
+
+    /// [`Picture::plan`] with `g`'s partition already found.
+    fn plan_in(&self, g: &[u64], part: &Part) -> Plan {
         let empty = GroupObs::default();
-        let part = self.partition(g);
+        let part = part.clone();
         let obs = self
             .groups
             .get(part.1)
@@ -631,11 +1072,11 @@ impl Proposer for Frontier {
 
     fn propose(&self, ctx: &ProposalContext<'_>) -> Result<Option<Params>, ProposeError> {
         let lattice = Lattice::new(ctx.space);
-        let view = HistoryView::new(&lattice, ctx.history);
-        if view.exhausted(&lattice) {
-            return Ok(None);
-        }
         let Some(m) = self.monotone_dim(&lattice) else {
+            let view = HistoryView::new(&lattice, ctx.history);
+            if view.exhausted(&lattice) {
+                return Ok(None);
+            }
             return Ok(
                 first_in_order(&lattice, &view, |p| !view.contains(&lattice, p))
                     .map(|p| lattice.decode(&p)),
@@ -647,7 +1088,27 @@ impl Proposer for Frontier {
             .filter(|&d| d != m && Some(d) != axis_dim)
             .collect();
         gdims.extend(axis_dim);
-        let axis = axis_dim.is_some();
+        // The cache is only an accelerator: when another thread holds it (or a panic
+        // poisoned it) this call reads the history afresh, with the same result.
+        let (margin, axis) = (self.config.recall_margin, axis_dim.is_some());
+        let mut guard = self.cache.try_lock().ok();
+        let mut cold = None;
+        let derived: &Derived = match guard.as_deref_mut() {
+            Some(slot) => {
+                let reusable = slot.as_ref().is_some_and(|d| d.reusable(ctx));
+                match slot {
+                    Some(d) if reusable => d.sync(&lattice, ctx, m, &gdims),
+                    _ => *slot = Some(Derived::new(&lattice, ctx, m, &gdims, axis, margin)),
+                }
+                slot.as_ref()
+                    .unwrap_or_else(|| unreachable!("filled above"))
+            }
+            None => cold.insert(Derived::new(&lattice, ctx, m, &gdims, axis, margin)),
+        };
+        let view = HistoryView::over(std::borrow::Cow::Borrowed(&derived.index), ctx.history);
+        if view.exhausted(&lattice) {
+            return Ok(None);
+        }
         let mut picture = Picture {
             lattice: &lattice,
             m,
@@ -659,142 +1120,29 @@ impl Proposer for Frontier {
             suffix_infeasible: Vec::new(),
             suffix_missed: Vec::new(),
             axis,
-            axis_units: match axis_dim {
-                Some(d) if lattice.cards[d] <= 4096 => {
-                    vec![std::cell::Cell::new(f64::NAN); lattice.cards[d] as usize]
-                }
-                _ => Vec::new(),
-            },
+            axis_units: &derived.axis_units,
             tolerance: self.config.noise_tolerance,
         };
-        // One pass: (group rank, s, entry) for every projected entry, sorted, so that
-        // each group is one run and each config one run inside it. The group rank is
-        // mixed radix over `gdims`, so rank order is coordinate order.
-        // Read each trial once, in history order: the sorted pass below visits entries
-        // out of order, and trials are large enough that re-reading them there costs a
-        // cache miss each.
-        let n_m = u128::from(lattice.cards[m]);
-        let entries: Vec<Entry<'_>> = view
-            .entries()
-            .map(|(p, trial)| {
-                let measured = trial.completed_metrics().map(|metrics| Measured {
-                    recall: metrics.recall,
-                    cost: ctx.objective.cost(metrics),
-                    within_budgets: within_budgets(ctx.objective, metrics),
-                });
-                let group = picture.gdims.iter().fold(0u128, |acc, &d| {
-                    acc.wrapping_mul(u128::from(lattice.cards[d]))
-                        .wrapping_add(u128::from(p[d]))
-                });
-                Entry {
-                    point: p,
-                    group,
-                    s: p[m],
-                    measured,
-                }
-            })
-            .collect();
-        // Key: the config's rank (group rank, then the monotone coordinate) shifted left
-        // 32 bits over the entry's index, so that one sort of plain integers groups the
-        // history by group, then by config, then in history order (a space of 2^96
-        // configs or more wraps, as `Lattice::rank` does).
-        let key_of = |i: usize, e: &Entry<'_>| {
-            let rank = e.group.wrapping_mul(n_m).wrapping_add(u128::from(e.s));
-            (rank << 32) | i as u128
-        };
-        // Plain u64 keys sort faster; every space under 2^32 configs has them.
-        let keyed: Vec<u128> = if lattice.cardinality() < 1 << 32 && entries.len() < 1 << 32 {
-            let mut keys: Vec<u64> = entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| key_of(i, e) as u64)
-                .collect();
-            keys.sort_unstable();
-            keys.into_iter().map(u128::from).collect()
-        } else {
-            let mut keys: Vec<u128> = entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| key_of(i, e))
-                .collect();
-            keys.sort_unstable();
-            keys
-        };
-        let config_of_key = |k: u128| k >> 32;
-        let entry_of_key = |k: u128| (k & 0xFFFF_FFFF) as usize;
-        let clear = ctx.objective.min_recall - self.config.recall_margin;
+        let grouped = &derived.groups;
         let gl = picture.gdims.len();
-        let mut coords: Vec<u64> = Vec::new();
-        let mut visited_flat: Vec<u64> = Vec::with_capacity(keyed.len());
-        let mut summary_flat: Vec<(u64, bool, f64)> = Vec::with_capacity(keyed.len());
-        // Per group: (visited range end, summary range end, clearly infeasible,
-        // infeasible).
-        let mut ends: Vec<(usize, usize, Option<u64>, Option<u64>)> = Vec::new();
-        let mut built: Vec<u128> = Vec::new();
-        let mut i = 0;
-        while i < keyed.len() {
-            let first = &entries[entry_of_key(keyed[i])];
-            let (p, rank) = (first.point, first.group);
-            coords.extend(picture.gdims.iter().map(|&d| p[d]));
-            built.push(rank_where(&lattice, p, |d| lattice.build[d]));
-            let (mut clearly_infeasible, mut infeasible) = (None, None);
-            while i < keyed.len() && entries[entry_of_key(keyed[i])].group == rank {
-                let config = config_of_key(keyed[i]);
-                let s = entries[entry_of_key(keyed[i])].s;
-                visited_flat.push(s);
-                let (mut n, mut recall_sum, mut cost_sum) = (0u32, 0.0f64, 0.0f64);
-                let mut last: Option<&Measured> = None;
-                while i < keyed.len() && config_of_key(keyed[i]) == config {
-                    if let Some(measured) = &entries[entry_of_key(keyed[i])].measured {
-                        n += 1;
-                        recall_sum += measured.recall;
-                        cost_sum += measured.cost;
-                        last = Some(measured);
-                    }
-                    i += 1;
-                }
-                if let Some(last) = last {
-                    // Feasible on the mean recall, with the latest measurement's budgets.
-                    let recall = recall_sum / f64::from(n);
-                    let feasible = recall >= ctx.objective.min_recall && last.within_budgets;
-                    summary_flat.push((s, feasible, cost_sum / f64::from(n)));
-                    if recall < clear {
-                        clearly_infeasible = Some(s);
-                    }
-                    if recall < ctx.objective.min_recall {
-                        infeasible = Some(s);
-                    }
-                }
-            }
-            ends.push((
-                visited_flat.len(),
-                summary_flat.len(),
-                clearly_infeasible,
-                infeasible,
-            ));
-        }
-        built.sort_unstable();
-        built.dedup();
         let mut starts = (0usize, 0usize);
-        picture.groups = ends
+        picture.groups = grouped
+            .ends
             .iter()
             .enumerate()
             .map(|(k, &(v_end, s_end, clearly_infeasible, infeasible))| {
                 let obs = GroupObs {
-                    visited: &visited_flat[starts.0..v_end],
-                    summary: &summary_flat[starts.1..s_end],
+                    visited: &grouped.visited[starts.0..v_end],
+                    summary: &grouped.summary[starts.1..s_end],
                     clearly_infeasible,
                     infeasible,
                 };
                 starts = (v_end, s_end);
-                (&coords[k * gl..(k + 1) * gl], obs)
+                (&grouped.coords[k * gl..(k + 1) * gl], obs)
             })
             .collect();
-        picture.ranks = picture
-            .groups
-            .iter()
-            .map(|(g, _)| picture.rank(g))
-            .collect();
+        picture.ranks.clone_from(&grouped.ranks);
+        let (summary_flat, built) = (&grouped.summary, &grouped.built);
         let cheapest: Vec<(u64, f64)> = if axis {
             // Only spaces without a build axis use the cheapest cost per value.
             Vec::new()
@@ -866,34 +1214,23 @@ impl Proposer for Frontier {
             }
             candidates.insert(picture.group_of(p));
         }
-        let group_dims: Vec<usize> = picture.gdims.clone();
-        let axes: Vec<AxisOrder> = group_dims
-            .iter()
-            .map(|&d| {
-                let mut axis = AxisOrder::new(lattice.cards[d]);
-                axis.extend_to(&lattice, d, DEPTH_CAP);
-                axis
-            })
-            .collect();
-        unopened_in_order(
-            &picture,
-            &axes,
-            self.config.candidate_limit,
-            &mut candidates,
-        );
+        let axes = &derived.axes;
+        unopened_in_order(&picture, axes, self.config.candidate_limit, &mut candidates);
         if let Some((_, p)) = &best {
             let g = picture.group_of(p);
             neighbours(&picture, &g, &mut candidates);
         }
         let centre = picture.group_of(&lattice.centre());
+        let bucket_width = bucket_width(self.config.noise_tolerance);
         let mut choice: Option<(RankKey, Point)> = None;
         for g in candidates {
-            let plan = picture.plan(&g);
+            let part = picture.partition(&g);
+            let plan = picture.plan_in(&g, &part);
             let Some(s) = plan.probe else { continue };
             let gap = if picture.groups.is_empty() {
                 -centre_distance(&picture, &g, &centre)
             } else {
-                picture.gap(&g)
+                picture.gap(&g, &part)
             };
             let mut tie = Fnv::new();
             tie.write(self.config.seed);
@@ -902,7 +1239,7 @@ impl Proposer for Frontier {
             }
             let depth = g
                 .iter()
-                .zip(&axes)
+                .zip(axes)
                 .map(|(&i, axis)| axis.depth(i).unwrap_or(DEPTH_CAP + 1))
                 .max()
                 .unwrap_or(0);
@@ -913,8 +1250,8 @@ impl Proposer for Frontier {
                         lattice.build[d]
                     }))
                     .is_err(),
-                bucket: bucket(plan.bound, self.config.noise_tolerance),
-                expected_bucket: bucket(plan.expected, self.config.noise_tolerance),
+                bucket: bucket(plan.bound, bucket_width),
+                expected_bucket: bucket(plan.expected, bucket_width),
                 depth,
                 bound: plan.bound,
                 gap,
@@ -941,11 +1278,17 @@ impl Proposer for Frontier {
 
 /// Bounds within one noise tolerance of each other share a bucket, so that the
 /// coarse-to-fine order, not noise, decides between them.
-fn bucket(bound: f64, tolerance: f64) -> i64 {
+/// `width` is [`bucket_width`] of the tolerance.
+fn bucket(bound: f64, width: f64) -> i64 {
     if bound <= 0.0 || !bound.is_finite() {
         return i64::MIN;
     }
-    (bound.ln() / (1.0 + tolerance.max(0.01)).ln()).floor() as i64
+    (bound.ln() / width).floor() as i64
+}
+
+/// The width of a [`bucket`] in log space, computed once per call.
+fn bucket_width(tolerance: f64) -> f64 {
+    (1.0 + tolerance.max(0.01)).ln()
 }
 
 /// Groups are ranked coarse to fine by the dyadic depth of their coordinates (see
@@ -1108,6 +1451,141 @@ fn neighbours(picture: &Picture<'_, '_>, g: &[u64], out: &mut BTreeSet<Point>) {
                 n[k] = v;
                 out.insert(n);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AnalyticLandscape;
+    use hnswtune_core::TrialState;
+
+    /// A history of `len` trials chosen by a fresh Frontier on `landscape`.
+    fn run(landscape: &crate::Landscape, seed: u64, min_recall: f64, len: usize) -> Vec<Trial> {
+        let objective = Objective::new(min_recall).unwrap();
+        let mut replay = landscape.replay(seed);
+        let mut history = Vec::new();
+        for _ in 0..len {
+            let ctx = ProposalContext {
+                space: landscape.space(),
+                history: &history,
+                champion: objective.best(&history),
+                objective: &objective,
+            };
+            let Some(params) = Frontier::seeded(seed).propose(&ctx).unwrap() else {
+                break;
+            };
+            history.push(replay.trial(&params, "frontier").unwrap());
+        }
+        history
+    }
+
+    fn running(trial: &Trial) -> Trial {
+        let mut t = trial.clone();
+        t.state = TrialState::Running;
+        t.metrics = None;
+        t
+    }
+
+    /// The cache changes nothing: a proposer that saw other histories before (longer,
+    /// shorter, from another run, with a trial still running, with another objective)
+    /// proposes what a fresh one proposes, call after call.
+    #[test]
+    fn a_warm_cache_proposes_what_a_fresh_proposer_does() {
+        let landscape = AnalyticLandscape::default().build().unwrap();
+        let a = run(&landscape, 3, 0.95, 40);
+        let b = run(&landscape, 4, 0.90, 30);
+        assert!(a.len() >= 30 && b.len() >= 20);
+        let mut histories: Vec<(Vec<Trial>, f64)> = Vec::new();
+        for k in 0..a.len() {
+            // Grows by one, then the latest trial is seen running before it completes.
+            if k > 0 {
+                let mut h = a[..k - 1].to_vec();
+                h.push(running(&a[k - 1]));
+                histories.push((h, 0.95));
+            }
+            histories.push((a[..k].to_vec(), 0.95));
+            if k % 7 == 3 {
+                // Another run, another objective, then a shorter and a longer prefix.
+                histories.push((b[..k.min(b.len())].to_vec(), 0.90));
+                histories.push((a[..k / 2].to_vec(), 0.95));
+                histories.push((a[..(k + 20).min(a.len())].to_vec(), 0.95));
+                histories.push((a[..k].to_vec(), 0.90));
+            }
+        }
+        // A trial in the middle that measured differently.
+        let mut changed = a.clone();
+        if let Some(m) = changed[10].metrics.as_mut() {
+            m.recall = 0.5;
+        }
+        histories.push((changed, 0.95));
+        histories.push((a.clone(), 0.95));
+        let warm = Frontier::seeded(3);
+        for (i, (history, min_recall)) in histories.iter().enumerate() {
+            let objective = Objective::new(*min_recall).unwrap();
+            let ctx = ProposalContext {
+                space: landscape.space(),
+                history,
+                champion: objective.best(history),
+                objective: &objective,
+            };
+            let fresh = Frontier::seeded(3).propose(&ctx).unwrap();
+            assert_eq!(
+                warm.propose(&ctx).unwrap(),
+                fresh,
+                "call {i}: a history of {} trials at {min_recall}",
+                history.len()
+            );
+        }
+    }
+
+    /// The incremental path gives the same derived state as a fresh read: entries,
+    /// keys and the digest that seeds tie-breaks.
+    #[test]
+    fn sync_matches_a_fresh_read() {
+        let landscape = AnalyticLandscape::default().build().unwrap();
+        let a = run(&landscape, 5, 0.95, 40);
+        let objective = Objective::new(0.95).unwrap();
+        let lattice = Lattice::new(landscape.space());
+        let frontier = Frontier::seeded(5);
+        let m = frontier.monotone_dim(&lattice).unwrap();
+        let gdims: Vec<usize> = (0..lattice.dims()).filter(|&d| d != m).collect();
+        fn ctx_of<'a>(
+            landscape: &'a crate::Landscape,
+            objective: &'a Objective,
+            history: &'a [Trial],
+        ) -> ProposalContext<'a> {
+            ProposalContext {
+                space: landscape.space(),
+                history,
+                champion: None,
+                objective,
+            }
+        }
+        let ctx_of = |history| ctx_of(&landscape, &objective, history);
+        let mut derived = Derived::new(&lattice, &ctx_of(&a[..25]), m, &gdims, true, 0.005);
+        let grown: Vec<&[Trial]> = (26..32).map(|k| &a[..k]).collect();
+        for history in
+            grown
+                .into_iter()
+                .chain([&a[..10], &a[..], &a[..3], &a[..30], &a[..31], &a[..33]])
+        {
+            derived.sync(&lattice, &ctx_of(history), m, &gdims);
+            let fresh = Derived::new(&lattice, &ctx_of(history), m, &gdims, true, 0.005);
+            assert_eq!(derived.keys, fresh.keys);
+            assert_eq!(derived.groups, fresh.groups);
+            assert_eq!(derived.stamps, fresh.stamps);
+            let view = |d: &Derived| {
+                let v = HistoryView::over(std::borrow::Cow::Owned(d.index.clone()), history);
+                (
+                    v.digest,
+                    v.visited_len(),
+                    v.entries().map(|(p, _)| p.to_vec()).collect::<Vec<_>>(),
+                    v.visited_points().map(<[u64]>::to_vec).collect::<Vec<_>>(),
+                )
+            };
+            assert_eq!(view(&derived), view(&fresh));
         }
     }
 }

@@ -257,24 +257,126 @@ impl<'a> Lattice<'a> {
     }
 }
 
-/// The history as the strategies need it: every projected entry, flat, and the set of
-/// visited points by rank, built without an allocation per entry.
-#[derive(Debug)]
-pub(crate) struct HistoryView<'t> {
+/// The projected history, owned: every projected entry, flat, and the set of visited
+/// points by rank, built without an allocation per entry. A strategy that keeps it
+/// between calls ([`crate::Frontier`]) extends it by the trials appended since, or
+/// truncates it where the history changed, instead of reading every trial again.
+#[derive(Clone, Debug)]
+pub(crate) struct HistoryIndex {
     dims: usize,
     /// Ladder indices of the projected entries, `dims` per entry, in history order.
     coords: Vec<u64>,
-    trials: Vec<&'t Trial>,
+    /// The history position of each projected entry.
+    positions: Vec<usize>,
     /// Entries whose point appears for the first time.
     distinct: Vec<usize>,
     visited: Visited,
+    /// The running digest.
+    hasher: FxHasher,
+    /// How many history trials have been read, projected or not.
+    read: usize,
+}
+
+impl HistoryIndex {
+    pub(crate) fn new(lattice: &Lattice<'_>, history: &[Trial]) -> Self {
+        Self::with_capacity(lattice, history, history.len())
+    }
+
+    /// [`HistoryIndex::new`] with room for `capacity` entries, so that a kept index
+    /// grows without reallocating.
+    pub(crate) fn with_capacity(lattice: &Lattice<'_>, history: &[Trial], capacity: usize) -> Self {
+        let dims = lattice.dims();
+        let capacity = capacity.max(history.len());
+        let mut index = HistoryIndex {
+            dims,
+            coords: Vec::with_capacity(capacity * dims),
+            positions: Vec::with_capacity(capacity),
+            distinct: Vec::with_capacity(capacity),
+            visited: Visited::new(lattice.cardinality(), capacity),
+            hasher: FxHasher::default(),
+            read: 0,
+        };
+        index.extend(lattice, history);
+        index
+    }
+
+    /// Reads the trials of `history` past the ones already read. Returns the index of
+    /// the first entry added.
+    pub(crate) fn extend(&mut self, lattice: &Lattice<'_>, history: &[Trial]) -> usize {
+        let first = self.positions.len();
+        for (position, trial) in history.iter().enumerate().skip(self.read) {
+            let before = self.coords.len();
+            if !lattice.encode_into(&trial.params, &mut self.coords) {
+                self.coords.truncate(before);
+                continue;
+            }
+            let point = &self.coords[before..];
+            for &i in point {
+                self.hasher.write_u64(i);
+            }
+            self.hasher.write_u64(u64::from(trial.is_complete()));
+            if self.visited.insert(lattice.rank(point)) {
+                self.distinct.push(self.positions.len());
+            }
+            self.positions.push(position);
+        }
+        self.read = self.read.max(history.len());
+        first
+    }
+
+    /// Forgets every trial from history position `keep` on, as if only the first
+    /// `keep` trials of `history` had been read (they must be the ones read before).
+    pub(crate) fn truncate(&mut self, lattice: &Lattice<'_>, history: &[Trial], keep: usize) {
+        let entries = self.positions.partition_point(|&p| p < keep);
+        while self.distinct.last().is_some_and(|&e| e >= entries) {
+            let e = self.distinct.pop().unwrap_or(entries);
+            let rank = lattice.rank(&self.coords[e * self.dims..(e + 1) * self.dims]);
+            self.visited.remove(rank);
+        }
+        self.coords.truncate(entries * self.dims);
+        self.positions.truncate(entries);
+        self.read = self.read.min(keep);
+        // Truncation is rare (a trial changed state): the digest is recomputed rather
+        // than a state kept per entry, which every strategy would pay for.
+        self.hasher = FxHasher::default();
+        for e in 0..entries {
+            for &i in &self.coords[e * self.dims..(e + 1) * self.dims] {
+                self.hasher.write_u64(i);
+            }
+            let complete = history[self.positions[e]].is_complete();
+            self.hasher.write_u64(u64::from(complete));
+        }
+    }
+
+    /// Number of projected entries.
+    pub(crate) fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// The point of entry `i`.
+    pub(crate) fn point(&self, i: usize) -> &[u64] {
+        &self.coords[i * self.dims..(i + 1) * self.dims]
+    }
+
+    /// The history position of entry `i`.
+    pub(crate) fn position(&self, i: usize) -> usize {
+        self.positions[i]
+    }
+}
+
+/// The history as the strategies need it: a [`HistoryIndex`] (owned, or borrowed
+/// from a strategy's cache) over the history it was read from.
+#[derive(Debug)]
+pub(crate) struct HistoryView<'a> {
+    index: std::borrow::Cow<'a, HistoryIndex>,
+    history: &'a [Trial],
     /// A digest of the projected history, for seeding.
     pub(crate) digest: u64,
 }
 
 /// The set of visited ranks: a bitmap when the space is small next to the history (the
 /// default HNSW space of 74 681 configs takes 9 KiB), a hash set otherwise.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Visited {
     Dense { bits: Vec<u64>, len: usize },
     Sparse(HashSet<u128, BuildHasherDefault<FxHasher>>),
@@ -312,6 +414,21 @@ impl Visited {
         }
     }
 
+    fn remove(&mut self, rank: u128) {
+        match self {
+            Visited::Dense { bits, len } => {
+                let (word, bit) = ((rank / 64) as usize, rank % 64);
+                if bits[word] & (1 << bit) != 0 {
+                    bits[word] &= !(1 << bit);
+                    *len -= 1;
+                }
+            }
+            Visited::Sparse(set) => {
+                set.remove(&rank);
+            }
+        }
+    }
+
     fn contains(&self, rank: u128) -> bool {
         match self {
             Visited::Dense { bits, .. } => bits
@@ -329,82 +446,70 @@ impl Visited {
     }
 }
 
-impl<'t> HistoryView<'t> {
-    pub(crate) fn new(lattice: &Lattice<'_>, history: &'t [Trial]) -> Self {
-        let dims = lattice.dims();
-        let mut view = HistoryView {
-            dims,
-            coords: Vec::with_capacity(history.len() * dims),
-            trials: Vec::with_capacity(history.len()),
-            distinct: Vec::with_capacity(history.len()),
-            visited: Visited::new(lattice.cardinality(), history.len()),
-            digest: 0,
-        };
-        let mut digest = FxHasher::default();
-        for trial in history {
-            let before = view.coords.len();
-            if !lattice.encode_into(&trial.params, &mut view.coords) {
-                view.coords.truncate(before);
-                continue;
-            }
-            let point = &view.coords[before..];
-            for &i in point {
-                digest.write_u64(i);
-            }
-            digest.write_u64(u64::from(trial.is_complete()));
-            if view.visited.insert(lattice.rank(point)) {
-                view.distinct.push(view.trials.len());
-            }
-            view.trials.push(trial);
+impl<'a> HistoryView<'a> {
+    pub(crate) fn new(lattice: &Lattice<'_>, history: &'a [Trial]) -> Self {
+        Self::over(
+            std::borrow::Cow::Owned(HistoryIndex::new(lattice, history)),
+            history,
+        )
+    }
+
+    /// The view of `index`, which must have read exactly `history`.
+    pub(crate) fn over(index: std::borrow::Cow<'a, HistoryIndex>, history: &'a [Trial]) -> Self {
+        debug_assert_eq!(index.read, history.len());
+        HistoryView {
+            digest: splitmix(index.hasher.finish()),
+            index,
+            history,
         }
-        view.digest = splitmix(digest.finish());
-        view
     }
 
     /// The point of entry `i`.
     pub(crate) fn point(&self, i: usize) -> &[u64] {
-        &self.coords[i * self.dims..(i + 1) * self.dims]
+        self.index.point(i)
     }
 
     /// Projected entries in history order, whatever their state.
-    pub(crate) fn entries(&self) -> impl DoubleEndedIterator<Item = (&[u64], &'t Trial)> + '_ {
-        self.trials
+    pub(crate) fn entries(&self) -> impl DoubleEndedIterator<Item = (&[u64], &'a Trial)> + '_ {
+        let history = self.history;
+        self.index
+            .positions
             .iter()
             .enumerate()
-            .map(|(i, t)| (self.point(i), *t))
+            .map(move |(i, &p)| (self.point(i), &history[p]))
     }
 
     /// The point of the latest projected entry.
     pub(crate) fn last_point(&self) -> Option<&[u64]> {
-        self.trials.len().checked_sub(1).map(|i| self.point(i))
+        self.index.len().checked_sub(1).map(|i| self.point(i))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.trials.is_empty()
+        self.index.len() == 0
     }
 
     /// True when `point` is in the history (any state).
     pub(crate) fn contains(&self, lattice: &Lattice<'_>, point: &[u64]) -> bool {
-        self.visited.contains(lattice.rank(point))
+        self.index.visited.contains(lattice.rank(point))
     }
 
     /// Number of distinct projected configs in the history.
     pub(crate) fn visited_len(&self) -> usize {
-        self.visited.len()
+        self.index.visited.len()
     }
 
     /// Each distinct projected config once.
     pub(crate) fn visited_points(&self) -> impl Iterator<Item = &[u64]> + '_ {
-        self.distinct.iter().map(|&i| self.point(i))
+        self.index.distinct.iter().map(|&i| self.point(i))
     }
 
     /// True when every point of the space is in the history.
     pub(crate) fn exhausted(&self, lattice: &Lattice<'_>) -> bool {
-        self.visited.len() as u128 >= lattice.cardinality()
+        self.index.visited.len() as u128 >= lattice.cardinality()
     }
 
     /// Completed entries with their metrics, in history order.
-    pub(crate) fn completed(&self) -> impl Iterator<Item = (&[u64], &'t TrialMetrics)> + '_ {
+    pub(crate) fn completed(&self) -> impl Iterator<Item = (&[u64], &'a TrialMetrics)> + '_ {
         self.entries()
             .filter_map(|(p, t)| t.completed_metrics().map(|m| (p, m)))
     }
