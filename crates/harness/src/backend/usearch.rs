@@ -78,6 +78,16 @@ fn fail(what: &str, e: impl fmt::Display) -> Error {
     }
 }
 
+/// The usearch crate's version and the SIMD instruction sets its kernels use on this CPU
+/// (compiled in and supported at run time), for benchmark reports.
+pub fn library_info() -> String {
+    format!(
+        "usearch {}, SIMD: {}",
+        usearch::version(),
+        usearch::hardware_acceleration_available()
+    )
+}
+
 /// The usearch backend.
 ///
 /// ```
