@@ -367,11 +367,12 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
     if !json_out {
         println!(
             "tuning index {index}: {base_len} base vectors × {dim} ({}), {query_len} queries, \
-             k={}, min recall {}, strategy {}, budget {} trials",
+             k={}, min recall {}, strategy {}, backend {}, budget {} trials",
             metric.as_str(),
             args.k,
             args.min_recall,
             args.strategy.as_str(),
+            args.backend.as_str(),
             args.budget
         );
         let counts = crate::inspect::Counts::of(&earlier);

@@ -181,7 +181,7 @@ impl BuildCache {
             })
             .cloned()
             .collect();
-        found.sort_by(|a, b| b.vector_count.cmp(&a.vector_count));
+        found.sort_by_key(|k| std::cmp::Reverse(k.vector_count));
         found
     }
 
