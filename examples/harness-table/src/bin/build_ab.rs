@@ -2,10 +2,11 @@
 //!
 //! ```text
 //! pip install numpy hnswlib
-//! cargo run --release -p hnswtune-example-harness --features usearch --bin build_ab -- 3
+//! cargo run --release -p hnswtune-example-harness --features usearch --bin build_ab -- 3 [THREADS]
 //! ```
 //!
-//! For ef_construction 40 and 100 (M = 32, cosine, every core), runs `rounds` (default 3)
+//! For ef_construction 40 and 100 (M = 32, cosine, `THREADS` threads, default every core),
+//! runs `rounds` (default 3)
 //! rounds of one usearch build (in this process, through the harness backend) followed by
 //! one hnswlib build (`py/side_by_side.py build`, timing `add_items` alone), and prints
 //! each side's median and the ratio usearch / hnswlib. Without the `usearch` feature it
@@ -29,7 +30,14 @@ fn main() -> anyhow::Result<()> {
     let data = hnswtune_example_harness::load(10)?;
     let dir = hnswtune_example_harness::data_dir();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/side_by_side.py");
-    let options = BuildOptions::parallel(1);
+    let options = match std::env::args().nth(2) {
+        Some(n) => BuildOptions {
+            seed: 1,
+            threads: n.parse().context("threads must be a positive integer")?,
+        },
+        None => BuildOptions::parallel(1),
+    };
+    let threads = options.threads.to_string();
     println!(
         "{}; {} build threads; {rounds} alternated rounds",
         library_info(),
@@ -55,6 +63,7 @@ fn main() -> anyhow::Result<()> {
                     "build",
                     &dir.to_string_lossy(),
                     &ef_construction.to_string(),
+                    &threads,
                 ])
                 .output()
                 .context("running python3 (pip install numpy hnswlib)")?;
