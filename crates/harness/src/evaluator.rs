@@ -21,8 +21,10 @@
 //! hash of the first `n` rows of the new data equals the hash its key was built on (`n`
 //! its row count), so changed or reordered rows always cause a fresh build. The extended
 //! build replaces the prefix build in the cache (the old data is gone from the source), and
-//! the trial's `build_secs` is the time of the extension alone. A prefix build that some
-//! caller still holds is not mutated; the evaluator builds afresh instead.
+//! the trial's `build_secs` is the time of the extension alone. A prefix build whose `Arc`
+//! some caller still holds is not mutated; the evaluator builds afresh instead. (A searcher
+//! does not hold the build's `Arc`: a usearch searcher made before the extension shares the
+//! index and sees the appended rows.) A failed extension drops the prefix build.
 //!
 //! [`Evaluator::compare`] prepares both configs the same way and measures them interleaved
 //! ([`latency::compare_interleaved`]), so the agent decides promotions on latencies taken

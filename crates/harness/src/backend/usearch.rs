@@ -32,7 +32,8 @@
 //! interleaving of inserts differs between runs.
 //!
 //! **Incremental insert.** [`BuiltIndex::extend`] adds rows `len()..` of the grown data,
-//! in a seeded order, with the build's thread count. The evaluator uses it to extend a
+//! in a seeded order, with the build's thread count, holding the search lock. Searchers
+//! made earlier share the index and see the new rows. The evaluator uses it to extend a
 //! cached build when data is appended (see [`crate::evaluator`]).
 //!
 //! **Index size** is usearch's `serialized_length`: the bytes `save` writes (header,
