@@ -65,6 +65,26 @@ pub enum MetricArg {
     L2,
 }
 
+/// Index library the trials build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// instant-distance 0.6 (the default; M fixed at 32, ef_search patched per trial).
+    InstantDistance,
+    /// usearch 2.26: tunable M, run-time ef_search, incremental insert. Needs a binary
+    /// built with the `usearch` feature.
+    Usearch,
+}
+
+impl BackendArg {
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendArg::InstantDistance => "instant-distance",
+            BackendArg::Usearch => "usearch",
+        }
+    }
+}
+
 /// Proposal strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StrategyArg {
@@ -123,6 +143,11 @@ pub struct TuneArgs {
     /// How the next config is chosen.
     #[arg(long, value_enum, default_value = "frontier")]
     pub strategy: StrategyArg,
+
+    /// The index library trials build; its capabilities shape the search space (usearch
+    /// adds `m`).
+    #[arg(long, value_enum, default_value = "instant-distance")]
+    pub backend: BackendArg,
 
     /// Trials to run in this invocation (earlier trials of the study are kept and used).
     #[arg(long, default_value_t = 20)]
@@ -280,6 +305,7 @@ mod tests {
         assert_eq!(t.min_recall, 0.95);
         assert_eq!(t.strategy, StrategyArg::Frontier);
         assert_eq!(t.metric, MetricArg::Cosine);
+        assert_eq!(t.backend, BackendArg::InstantDistance);
         assert!(!cli.json);
     }
 

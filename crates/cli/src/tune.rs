@@ -19,15 +19,30 @@ use hnswtune_agent::rules::KeepReason;
 use hnswtune_agent::{AgentConfig, Backends, IndexSettings, StudyBudget, StudyEvent};
 use hnswtune_core::{Objective, Promotion, Trial, TrialState, pareto_front};
 use hnswtune_harness::backend::instant::InstantDistance;
-use hnswtune_harness::{EvalSet, EvalStore, EvaluatorOptions, HnswEvaluator, InMemorySource};
+use hnswtune_harness::{
+    EvalSet, EvalStore, EvaluatorOptions, HnswEvaluator, InMemorySource, IndexBackend,
+};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use crate::cli::{TuneArgs, check_min_recall, check_positive};
+use crate::cli::{BackendArg, TuneArgs, check_min_recall, check_positive};
 use crate::data;
 use crate::store::{Store, index_name, whoami};
 use crate::strategy;
 use crate::table::{Table, build_kind_text, trial_table};
+
+/// The index backend `arg` names, or an error that says how to get it.
+fn backend(arg: BackendArg) -> anyhow::Result<Arc<dyn IndexBackend>> {
+    match arg {
+        BackendArg::InstantDistance => Ok(Arc::new(InstantDistance::default())),
+        #[cfg(feature = "usearch")]
+        BackendArg::Usearch => Ok(Arc::new(hnswtune_harness::backend::usearch::Usearch)),
+        #[cfg(not(feature = "usearch"))]
+        BackendArg::Usearch => anyhow::bail!(
+            "this hnswtune was built without usearch; rebuild with `cargo install hnswtune-cli --features usearch` (needs a C++ compiler)"
+        ),
+    }
+}
 
 /// Exit code after Ctrl-C, as a shell reports a process ended by SIGINT.
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -317,9 +332,12 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
         },
         ..EvaluatorOptions::default()
     };
+    let index_backend = backend(args.backend)?;
+    let space = index_backend
+        .search_space()
+        .context("the backend's search space is invalid")?;
     let evaluator =
-        HnswEvaluator::with_options(Arc::new(InstantDistance::default()), source, options)
-            .with_store(eval_store);
+        HnswEvaluator::with_options(index_backend, source, options).with_store(eval_store);
     evaluator.add_eval_set(
         EvalSet::new(eval_set.clone(), queries, args.k, None)
             .context("the eval set cannot be built")?,
@@ -331,7 +349,8 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
         eval_set.clone(),
         strategy::proposer(args.strategy, args.seed),
     )
-    .with_objective(objective.clone());
+    .with_objective(objective.clone())
+    .with_space(space);
     settings.build_seed = args.seed;
     settings.deterministic = !args.parallel_builds;
     let config = AgentConfig {
@@ -348,11 +367,12 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
     if !json_out {
         println!(
             "tuning index {index}: {base_len} base vectors × {dim} ({}), {query_len} queries, \
-             k={}, min recall {}, strategy {}, budget {} trials",
+             k={}, min recall {}, strategy {}, backend {}, budget {} trials",
             metric.as_str(),
             args.k,
             args.min_recall,
             args.strategy.as_str(),
+            args.backend.as_str(),
             args.budget
         );
         let counts = crate::inspect::Counts::of(&earlier);

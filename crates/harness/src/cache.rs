@@ -22,8 +22,10 @@ use crate::backend::BuiltIndex;
 pub struct BuildKey {
     /// The backend's name.
     pub backend: String,
-    /// The data's content hash (hex) and row count.
-    pub dataset: String,
+    /// The data's content hash (hex, [`crate::fingerprint`]).
+    pub dataset_hash: String,
+    /// The data's row count.
+    pub vector_count: u64,
     /// The build-phase parameters only.
     pub build_params: Params,
     /// The build seed.
@@ -154,6 +156,35 @@ impl BuildCache {
         true
     }
 
+    /// Removes and returns the index held under `key`.
+    pub fn remove(&self, key: &BuildKey) -> Option<SharedIndex> {
+        let mut inner = self.lock();
+        let at = inner.entries.iter().position(|e| &e.key == key)?;
+        Some(inner.entries.swap_remove(at).index)
+    }
+
+    /// Keys of held builds that `key`'s build could extend: the same backend, build
+    /// params, seed and threads over fewer rows, most rows first. Whether their data is a
+    /// prefix of `key`'s is for the caller to check; the key holds only a hash.
+    pub fn extendable(&self, key: &BuildKey) -> Vec<BuildKey> {
+        let inner = self.lock();
+        let mut found: Vec<BuildKey> = inner
+            .entries
+            .iter()
+            .map(|e| &e.key)
+            .filter(|k| {
+                k.backend == key.backend
+                    && k.build_params == key.build_params
+                    && k.seed == key.seed
+                    && k.threads == key.threads
+                    && k.vector_count < key.vector_count
+            })
+            .cloned()
+            .collect();
+        found.sort_by_key(|k| std::cmp::Reverse(k.vector_count));
+        found
+    }
+
     /// Drops every entry.
     pub fn clear(&self) {
         self.lock().entries.clear();
@@ -183,7 +214,8 @@ mod tests {
     fn key(seed: u64) -> BuildKey {
         BuildKey {
             backend: "fake".into(),
-            dataset: "d".into(),
+            dataset_hash: "d".into(),
+            vector_count: 10,
             build_params: Params::new().with("ef_construction", 10),
             seed,
             threads: 1,
@@ -209,5 +241,25 @@ mod tests {
         assert_eq!(cache.held_bytes(), 50);
         cache.clear();
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn extendable_lists_smaller_builds_of_the_same_config_and_remove_takes_them() {
+        let cache = BuildCache::new(1000);
+        let with_rows = |seed: u64, rows: u64| BuildKey {
+            vector_count: rows,
+            dataset_hash: format!("h{rows}"),
+            ..key(seed)
+        };
+        cache.insert(with_rows(1, 5), Arc::new(Fake(1)));
+        cache.insert(with_rows(1, 8), Arc::new(Fake(1)));
+        cache.insert(with_rows(1, 12), Arc::new(Fake(1)));
+        cache.insert(with_rows(2, 5), Arc::new(Fake(1)));
+        let found = cache.extendable(&with_rows(1, 10));
+        let rows: Vec<u64> = found.iter().map(|k| k.vector_count).collect();
+        assert_eq!(rows, [8, 5]);
+        assert!(cache.remove(&found[0]).is_some());
+        assert!(cache.remove(&found[0]).is_none());
+        assert_eq!(cache.len(), 3);
     }
 }

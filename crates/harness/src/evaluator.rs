@@ -8,10 +8,23 @@
 //! 2. split the params by the backend's declared phases (unknown names are errors);
 //! 3. load the ground truth for (eval set, data), computing and persisting it once;
 //! 4. reuse the build from the [`BuildCache`] when (data, backend, build params, seed,
-//!    threads) match, else build and time it (1 thread when the request is deterministic);
+//!    threads) match ([`BuildKind::Cached`]); else, when the backend declares
+//!    [`Capabilities::incremental_insert`](crate::Capabilities::incremental_insert) and the
+//!    cache holds the same config built over a prefix of the data, extend that build with
+//!    the appended rows ([`BuildKind::Extended`]); else build and time it
+//!    ([`BuildKind::Fresh`], 1 thread when the request is deterministic);
 //! 5. apply the search params (instant-distance: the ef patch);
 //! 6. one untimed pass collects every query's answer for recall, then the timed passes of
 //!    [`crate::latency`] measure latency.
+//!
+//! **Extension is checked, not assumed.** A cached build is extended only when the xxh3
+//! hash of the first `n` rows of the new data equals the hash its key was built on (`n`
+//! its row count), so changed or reordered rows always cause a fresh build. The extended
+//! build replaces the prefix build in the cache (the old data is gone from the source), and
+//! the trial's `build_secs` is the time of the extension alone. A prefix build whose `Arc`
+//! some caller still holds is not mutated; the evaluator builds afresh instead. (A searcher
+//! does not hold the build's `Arc`: a usearch searcher made before the extension shares the
+//! index and sees the appended rows.) A failed extension drops the prefix build.
 //!
 //! [`Evaluator::compare`] prepares both configs the same way and measures them interleaved
 //! ([`latency::compare_interleaved`]), so the agent decides promotions on latencies taken
@@ -322,7 +335,8 @@ impl HnswEvaluator {
         };
         let key = BuildKey {
             backend: self.backend.name().to_owned(),
-            dataset: format!("{}-{}", dataset.content_hash, dataset.vector_count),
+            dataset_hash: dataset.content_hash.clone(),
+            vector_count: dataset.vector_count,
             build_params: build_params.clone(),
             seed: request.seed,
             threads,
@@ -331,20 +345,25 @@ impl HnswEvaluator {
         let (index, build_kind, build_secs) = match self.cache.get(&key) {
             Some(index) => (index, BuildKind::Cached, 0.0),
             None => {
-                let started = Instant::now();
-                let options = BuildOptions {
-                    seed: request.seed,
-                    threads,
+                let (index, kind, secs) = match self.extend_cached(&key, &base)? {
+                    Some((index, secs)) => (index, BuildKind::Extended, secs),
+                    None => {
+                        let started = Instant::now();
+                        let options = BuildOptions {
+                            seed: request.seed,
+                            threads,
+                        };
+                        let index: SharedIndex =
+                            Arc::from(self.backend.build(&base, &build_params, &options)?);
+                        (index, BuildKind::Fresh, started.elapsed().as_secs_f64())
+                    }
                 };
-                let index: SharedIndex =
-                    Arc::from(self.backend.build(&base, &build_params, &options)?);
-                let secs = started.elapsed().as_secs_f64();
                 self.cache.insert(key.clone(), Arc::clone(&index));
                 self.build_secs
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .insert(key.clone(), secs);
-                (index, BuildKind::Fresh, secs)
+                (index, kind, secs)
             }
         };
         let original_build_secs = self
@@ -380,6 +399,41 @@ impl HnswEvaluator {
             threads,
             truth_computed,
         })
+    }
+
+    /// Extends a cached build of `key`'s config whose data is a prefix of `base`, when the
+    /// backend can insert incrementally. Returns the extended build and the seconds the
+    /// extension took, or `None` when a fresh build is needed.
+    fn extend_cached(&self, key: &BuildKey, base: &Vectors) -> Result<Option<(SharedIndex, f64)>> {
+        if !self.backend.capabilities().incremental_insert {
+            return Ok(None);
+        }
+        for candidate in self.cache.extendable(key) {
+            let Ok(rows) = usize::try_from(candidate.vector_count) else {
+                continue;
+            };
+            if rows == 0
+                || format!("{:016x}", base.prefix_content_hash(rows)) != candidate.dataset_hash
+            {
+                continue;
+            }
+            let Some(mut index) = self.cache.remove(&candidate) else {
+                continue;
+            };
+            let Some(exclusive) = Arc::get_mut(&mut index) else {
+                // Someone still holds the prefix build: leave it untouched and build afresh.
+                self.cache.insert(candidate, index);
+                return Ok(None);
+            };
+            if exclusive.len() != rows {
+                self.cache.insert(candidate, index);
+                continue;
+            }
+            let started = Instant::now();
+            exclusive.extend(base)?;
+            return Ok(Some((index, started.elapsed().as_secs_f64())));
+        }
+        Ok(None)
     }
 
     fn answers(p: &Prepared) -> Result<Vec<Vec<u32>>> {

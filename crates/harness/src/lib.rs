@@ -1,7 +1,8 @@
 //! The evaluation harness of hnswtune: turns a config into trustworthy metrics.
 //!
 //! - [`backend::IndexBackend`], [`backend::BuiltIndex`], [`backend::Searcher`]: the index
-//!   seam; [`backend::instant::InstantDistance`] is the default backend.
+//!   seam; [`backend::instant::InstantDistance`] is the default backend, and
+//!   `backend::usearch::Usearch` the fast one (feature `usearch`).
 //! - [`Vectors`] and [`Metric`]: contiguous, validated `f32` storage; [`distance`] is the
 //!   vectorised kernel.
 //! - [`ground_truth`]: exact top-k by blocked GEMM and partial selection; [`recall`]: plain
@@ -14,7 +15,7 @@
 //! ## Where it sits
 //!
 //! It depends on `hnswtune-core` and implements its `Evaluator` seam. It is the only crate
-//! that owns index libraries (instant-distance; usearch behind a feature when built), so
+//! that owns index libraries (instant-distance; usearch behind the `usearch` feature), so
 //! the agent and proposers never link them. Persistence uses object_store, next to the
 //! journal.
 //!
@@ -29,9 +30,11 @@
 //!
 //! ## Feature flags
 //!
-//! None. The second backend (usearch, planned behind a `usearch` feature) is not
-//! implemented yet; [`backend::Capabilities`] and [`backend::BuiltIndex::extend`] are the
-//! seams it will fill (run-time ef, tunable `M`, incremental insert).
+//! - `usearch` (off): the second backend, `backend::usearch::Usearch`, on usearch 2.26.
+//!   It declares every [`backend::Capabilities`]: tunable `M`, `ef_search` set at run time
+//!   on the shared index, and incremental insert ([`backend::BuiltIndex::extend`]), which
+//!   the evaluator uses to extend a cached build when data is appended. Its core is C++,
+//!   compiled by cargo with the system C++ compiler; the default build needs none.
 //!
 //! ## Example
 //!

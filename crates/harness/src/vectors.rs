@@ -270,11 +270,19 @@ impl Vectors {
     /// Two sets hash equal only if they hold the same rows in the same order, so a cached
     /// build or ground truth keyed by it is never reused on other data.
     pub fn content_hash(&self) -> u64 {
+        self.prefix_content_hash(self.len())
+    }
+
+    /// The [`content_hash`](Vectors::content_hash) of the first `n` rows (all rows when
+    /// `n >= len()`), without copying them: equal to `self.prefix(n).content_hash()` for
+    /// `n >= 1`. The evaluator uses it to check that cached data is a prefix of new data.
+    pub fn prefix_content_hash(&self, n: usize) -> u64 {
+        let rows = &self.data[..n.min(self.len()) * self.dim];
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
         hasher.update(self.metric.as_str().as_bytes());
         hasher.update(&(self.dim as u64).to_le_bytes());
         let mut buf = Vec::with_capacity(64 * 1024);
-        for chunk in self.data.chunks(16 * 1024) {
+        for chunk in rows.chunks(16 * 1024) {
             buf.clear();
             for x in chunk {
                 buf.extend_from_slice(&x.to_le_bytes());
@@ -288,6 +296,16 @@ impl Vectors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_hash_equals_the_hash_of_the_prefix() {
+        let v = crate::testdata::clustered(50, 8, 3, 1, Metric::Cosine);
+        for n in [1, 17, 49, 50] {
+            assert_eq!(v.prefix_content_hash(n), v.prefix(n).content_hash());
+        }
+        assert_eq!(v.prefix_content_hash(500), v.content_hash());
+        assert_ne!(v.prefix_content_hash(49), v.content_hash());
+    }
 
     #[test]
     fn rejects_bad_input_with_typed_errors() {

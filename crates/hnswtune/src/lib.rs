@@ -31,6 +31,9 @@
 //! - `core` (always on in practice), `journal`, `propose`, `harness`, `agent`:
 //!   default.
 //! - `s3`: S3 and S3-compatible journals (`s3://bucket/prefix`).
+//! - `usearch`: the harness's second backend, `harness::backend::usearch::Usearch`
+//!   (tunable `M`, run-time `ef_search`, incremental insert); builds a C++ core with the
+//!   system compiler.
 //! - `full`: all of the above.
 //!
 //! ## Example

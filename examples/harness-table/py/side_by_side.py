@@ -2,6 +2,7 @@
 
   python3 side_by_side.py gt DATA_DIR K                 numpy exact top-K time (queries @ base.T, argpartition)
   python3 side_by_side.py hnswlib DATA_DIR EFC,.. EFS,.. hnswlib (M=32, cosine) build secs, recall@10, p50 per ef
+  python3 side_by_side.py build DATA_DIR EFC [THREADS]   one hnswlib build (M=32, cosine, all cores by default): its secs
 
 Prints one JSON object on stdout. Needs `pip install numpy hnswlib`.
 """
@@ -73,6 +74,18 @@ def hnswlib_side(data, efcs, efss, k=10):
     return {"rows": rows, "hnswlib": getattr(hnswlib, "__version__", "unknown"), "threads": os.cpu_count()}
 
 
+def hnswlib_build(data, efc, threads):
+    import hnswlib
+
+    base = fvecs(os.path.join(data, "base.fvecs"))
+    index = hnswlib.Index(space="cosine", dim=base.shape[1])
+    index.init_index(max_elements=len(base), ef_construction=efc, M=32, random_seed=1)
+    index.set_num_threads(threads)
+    started = time.perf_counter()
+    index.add_items(base, np.arange(len(base)))
+    return {"build_secs": time.perf_counter() - started, "ef_construction": efc, "threads": threads}
+
+
 def main():
     mode, data = sys.argv[1], sys.argv[2]
     if mode == "gt":
@@ -81,6 +94,9 @@ def main():
         efcs = [int(x) for x in sys.argv[3].split(",")]
         efss = [int(x) for x in sys.argv[4].split(",")]
         out = hnswlib_side(data, efcs, efss)
+    elif mode == "build":
+        threads = int(sys.argv[4]) if len(sys.argv) > 4 else (os.cpu_count() or 1)
+        out = hnswlib_build(data, int(sys.argv[3]), threads)
     else:
         raise SystemExit(f"unknown mode {mode}")
     print(json.dumps(out))

@@ -12,7 +12,7 @@
 //! [`Error::MissingParam`].
 //!
 //! Each backend lives in its own file: [`instant`] (instant-distance, the default) and,
-//! behind the `usearch` feature, `usearch`.
+//! behind the `usearch` feature, `usearch` (tunable `M`, run-time ef, incremental insert).
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -23,6 +23,8 @@ use crate::error::{Error, Result};
 use crate::vectors::Vectors;
 
 pub mod instant;
+#[cfg(feature = "usearch")]
+pub mod usearch;
 
 /// What a backend can do; proposers and search spaces read it instead of assuming one
 /// library.

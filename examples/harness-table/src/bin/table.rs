@@ -3,13 +3,15 @@
 //! ```text
 //! pip install numpy hnswlib
 //! cargo run --release -p hnswtune-example-harness --bin table
+//! cargo run --release -p hnswtune-example-harness --features usearch --bin table
 //! ```
 //!
 //! Prints: exact ground truth time (ours against numpy's `queries @ base.T` + `argpartition`)
 //! and its agreement with the shipped `groundtruth.ivecs`; then, for a handful of configs,
 //! build seconds, recall@10 (plain and tolerant), p50/p95 and index bytes for
-//! instant-distance, followed by hnswlib (M = 32) at the same ef values; then the wall time
-//! of a build trial against a search-only trial. `--gt-only` stops after the ground truth.
+//! instant-distance and (with the `usearch` feature) usearch at M = 32, followed by hnswlib
+//! (M = 32) at the same ef values; then, per backend, the wall time of a build trial
+//! against a search-only trial. `--gt-only` stops after the ground truth.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -19,10 +21,29 @@ use anyhow::Context;
 use hnswtune_core::{BuildKind, EF_CONSTRUCTION, EF_SEARCH, EvalRequest, IndexName, Params};
 use hnswtune_harness::backend::instant::InstantDistance;
 use hnswtune_harness::latency::{LatencyOptions, median};
-use hnswtune_harness::{EvaluatorOptions, HnswEvaluator, InMemorySource, ground_truth};
+use hnswtune_harness::{
+    EvaluatorOptions, HnswEvaluator, InMemorySource, IndexBackend, ground_truth,
+};
 
 const EF_CONSTRUCTION_VALUES: [i64; 2] = [40, 100];
 const EF_SEARCH_VALUES: [i64; 3] = [10, 40, 100];
+
+/// The backends in the table: a label, the backend, and build params beyond ef_construction.
+fn backends() -> Vec<(&'static str, Arc<dyn IndexBackend>, Params)> {
+    #[allow(unused_mut, reason = "usearch is pushed only with its feature")]
+    let mut out: Vec<(&'static str, Arc<dyn IndexBackend>, Params)> = vec![(
+        "instant-distance 0.6.1",
+        Arc::new(InstantDistance::default()),
+        Params::new(),
+    )];
+    #[cfg(feature = "usearch")]
+    out.push((
+        "usearch 2.26 (M=32)",
+        Arc::new(hnswtune_harness::backend::usearch::Usearch),
+        Params::new().with(hnswtune_core::M, 32),
+    ));
+    out
+}
 
 fn python(args: &[&str]) -> anyhow::Result<serde_json::Value> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/side_by_side.py");
@@ -102,46 +123,52 @@ fn main() -> anyhow::Result<()> {
         },
         ..EvaluatorOptions::default()
     };
-    let evaluator =
-        HnswEvaluator::with_options(Arc::new(InstantDistance::default()), source, options);
-    evaluator.add_eval_set(data.eval.clone());
 
+    #[cfg(feature = "usearch")]
+    println!("{}", hnswtune_harness::backend::usearch::library_info());
     println!();
     println!(
         "| backend | ef_construction | ef_search | build s | recall@10 | tolerant | p50 us | p95 us | index bytes | trial wall s |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    let mut build_trials = Vec::new();
-    let mut search_trials = Vec::new();
-    for ef_construction in EF_CONSTRUCTION_VALUES {
-        for ef_search in EF_SEARCH_VALUES {
-            let request = EvalRequest {
-                index: index.clone(),
-                eval_set: data.eval.name.clone(),
-                params: Params::new()
-                    .with(EF_CONSTRUCTION, ef_construction)
-                    .with(EF_SEARCH, ef_search),
-                seed: 1,
-                deterministic: false,
-            };
-            let started = Instant::now();
-            let m = evaluator.measure(&request)?;
-            let wall = started.elapsed().as_secs_f64();
-            match m.metrics.build_kind {
-                BuildKind::Fresh => build_trials.push(wall),
-                _ => search_trials.push(wall),
+    let mut ratios = Vec::new();
+    for (label, backend, extra) in backends() {
+        let evaluator = HnswEvaluator::with_options(backend, source.clone(), options);
+        evaluator.add_eval_set(data.eval.clone());
+        let mut build_trials = Vec::new();
+        let mut search_trials = Vec::new();
+        for ef_construction in EF_CONSTRUCTION_VALUES {
+            for ef_search in EF_SEARCH_VALUES {
+                let mut params = extra.clone();
+                params.set(EF_CONSTRUCTION, ef_construction);
+                params.set(EF_SEARCH, ef_search);
+                let request = EvalRequest {
+                    index: index.clone(),
+                    eval_set: data.eval.name.clone(),
+                    params,
+                    seed: 1,
+                    deterministic: false,
+                };
+                let started = Instant::now();
+                let m = evaluator.measure(&request)?;
+                let wall = started.elapsed().as_secs_f64();
+                match m.metrics.build_kind {
+                    BuildKind::Fresh => build_trials.push(wall),
+                    _ => search_trials.push(wall),
+                }
+                println!(
+                    "| {label} | {ef_construction} | {ef_search} | {:.2} | {:.4} | {:.4} | {:.1} | {:.1} | {} | {:.2} |",
+                    m.original_build_secs,
+                    m.metrics.recall,
+                    m.metrics.recall_tolerant,
+                    m.metrics.search_p50_us,
+                    m.metrics.search_p95_us,
+                    m.metrics.index_bytes,
+                    wall
+                );
             }
-            println!(
-                "| instant-distance 0.6.1 | {ef_construction} | {ef_search} | {:.2} | {:.4} | {:.4} | {:.1} | {:.1} | {} | {:.2} |",
-                m.original_build_secs,
-                m.metrics.recall,
-                m.metrics.recall_tolerant,
-                m.metrics.search_p50_us,
-                m.metrics.search_p95_us,
-                m.metrics.index_bytes,
-                wall
-            );
         }
+        ratios.push((label, median(&mut build_trials), median(&mut search_trials)));
     }
     let efc: Vec<String> = EF_CONSTRUCTION_VALUES.iter().map(i64::to_string).collect();
     let efs: Vec<String> = EF_SEARCH_VALUES.iter().map(i64::to_string).collect();
@@ -157,12 +184,12 @@ fn main() -> anyhow::Result<()> {
             row["p50_us"].as_f64().unwrap_or(f64::NAN),
         );
     }
-    let build = median(&mut build_trials);
-    let search = median(&mut search_trials);
     println!();
-    println!(
-        "trial wall time: build trial median {build:.2}s, search-only trial median {search:.2}s ({:.1}% of a build trial)",
-        100.0 * search / build
-    );
+    for (label, build, search) in ratios {
+        println!(
+            "trial wall time, {label}: build trial median {build:.2}s, search-only trial median {search:.2}s ({:.1}% of a build trial)",
+            100.0 * search / build
+        );
+    }
     Ok(())
 }
