@@ -244,3 +244,16 @@ fn request_for(index: &IndexName) -> EvalRequest {
     r.seed = 3;
     r
 }
+
+/// `measure` takes recall from the answers of its timed passes; a separate answers pass
+/// (the one `compare_detailed` runs) must find exactly the same recall.
+#[test]
+fn recall_from_the_timed_passes_matches_a_separate_pass() {
+    let (evaluator, _source, index) = setup(None);
+    for ef_search in [10, 20, 80] {
+        let req = request(&index, 10, ef_search);
+        let measured = evaluator.measure(&req).unwrap();
+        let (_, separate, _) = evaluator.compare_detailed(&req, &req, 1).unwrap();
+        assert_eq!(measured.recall, separate, "ef_search {ef_search}");
+    }
+}

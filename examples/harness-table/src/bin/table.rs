@@ -11,7 +11,9 @@
 //! build seconds, recall@10 (plain and tolerant), p50/p95 and index bytes for
 //! instant-distance and (with the `usearch` feature) usearch at M = 32, followed by hnswlib
 //! (M = 32) at the same ef values; then, per backend, the wall time of a build trial
-//! against a search-only trial. `--gt-only` stops after the ground truth.
+//! against a search-only trial, overall and per build. `--gt-only` stops after the ground
+//! truth; `--ef-construction 10,40` and `--ef-search 10,40,100,200` replace the default
+//! configs (ef_construction 40, 100 × ef_search 10, 40, 100).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -27,6 +29,27 @@ use hnswtune_harness::{
 
 const EF_CONSTRUCTION_VALUES: [i64; 2] = [40, 100];
 const EF_SEARCH_VALUES: [i64; 3] = [10, 40, 100];
+
+/// The comma-separated integers after `flag`, or `default` when the flag is absent.
+fn list_arg(flag: &str, default: &[i64]) -> anyhow::Result<Vec<i64>> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == flag) {
+        None => Ok(default.to_vec()),
+        Some(i) => {
+            let value = args
+                .get(i + 1)
+                .with_context(|| format!("{flag} needs a value such as 10,40"))?;
+            value
+                .split(',')
+                .map(|v| {
+                    v.trim()
+                        .parse::<i64>()
+                        .with_context(|| format!("{flag}: {v:?} is not an integer"))
+                })
+                .collect()
+        }
+    }
+}
 
 /// The backends in the table: a label, the backend, and build params beyond ef_construction.
 fn backends() -> Vec<(&'static str, Arc<dyn IndexBackend>, Params)> {
@@ -61,6 +84,8 @@ fn python(args: &[&str]) -> anyhow::Result<serde_json::Value> {
 }
 
 fn main() -> anyhow::Result<()> {
+    let ef_construction_values = list_arg("--ef-construction", &EF_CONSTRUCTION_VALUES)?;
+    let ef_search_values = list_arg("--ef-search", &EF_SEARCH_VALUES)?;
     let data = hnswtune_example_harness::load(10)?;
     let dir = hnswtune_example_harness::data_dir();
     let dir_str = dir.to_string_lossy().to_string();
@@ -132,13 +157,16 @@ fn main() -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut ratios = Vec::new();
+    let mut per_build = Vec::new();
     for (label, backend, extra) in backends() {
         let evaluator = HnswEvaluator::with_options(backend, source.clone(), options);
         evaluator.add_eval_set(data.eval.clone());
         let mut build_trials = Vec::new();
         let mut search_trials = Vec::new();
-        for ef_construction in EF_CONSTRUCTION_VALUES {
-            for ef_search in EF_SEARCH_VALUES {
+        for &ef_construction in &ef_construction_values {
+            let mut build_wall = f64::NAN;
+            let mut search_walls = Vec::new();
+            for &ef_search in &ef_search_values {
                 let mut params = extra.clone();
                 params.set(EF_CONSTRUCTION, ef_construction);
                 params.set(EF_SEARCH, ef_search);
@@ -153,8 +181,14 @@ fn main() -> anyhow::Result<()> {
                 let m = evaluator.measure(&request)?;
                 let wall = started.elapsed().as_secs_f64();
                 match m.metrics.build_kind {
-                    BuildKind::Fresh => build_trials.push(wall),
-                    _ => search_trials.push(wall),
+                    BuildKind::Fresh => {
+                        build_trials.push(wall);
+                        build_wall = wall;
+                    }
+                    _ => {
+                        search_trials.push(wall);
+                        search_walls.push(wall);
+                    }
                 }
                 println!(
                     "| {label} | {ef_construction} | {ef_search} | {:.2} | {:.4} | {:.4} | {:.1} | {:.1} | {} | {:.2} |",
@@ -167,11 +201,19 @@ fn main() -> anyhow::Result<()> {
                     wall
                 );
             }
+            let worst = search_walls.iter().copied().fold(f64::NAN, f64::max);
+            per_build.push((
+                label,
+                ef_construction,
+                build_wall,
+                median(&mut search_walls),
+                worst,
+            ));
         }
         ratios.push((label, median(&mut build_trials), median(&mut search_trials)));
     }
-    let efc: Vec<String> = EF_CONSTRUCTION_VALUES.iter().map(i64::to_string).collect();
-    let efs: Vec<String> = EF_SEARCH_VALUES.iter().map(i64::to_string).collect();
+    let efc: Vec<String> = ef_construction_values.iter().map(i64::to_string).collect();
+    let efs: Vec<String> = ef_search_values.iter().map(i64::to_string).collect();
     let hnswlib = python(&["hnswlib", &dir_str, &efc.join(","), &efs.join(",")])?;
     for row in hnswlib["rows"].as_array().into_iter().flatten() {
         println!(
@@ -189,6 +231,13 @@ fn main() -> anyhow::Result<()> {
         println!(
             "trial wall time, {label}: build trial median {build:.2}s, search-only trial median {search:.2}s ({:.1}% of a build trial)",
             100.0 * search / build
+        );
+    }
+    for (label, ef_construction, build, search, worst) in per_build {
+        println!(
+            "  {label}, ef_construction {ef_construction}: build trial {build:.2}s, search-only trials median {search:.2}s ({:.1}%), worst {worst:.2}s ({:.1}%)",
+            100.0 * search / build,
+            100.0 * worst / build
         );
     }
     Ok(())
