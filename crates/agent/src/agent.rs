@@ -285,6 +285,7 @@ pub fn spawn(config: AgentConfig, deps: AgentDeps) -> Result<AgentHandle, AgentE
     let mut order = Vec::new();
     for settings in deps.indexes {
         settings.validate()?;
+        settings.check_against(deps.backends.evaluator.as_ref())?;
         order.push(settings.index.clone());
         if indexes.insert(settings.index.clone(), settings).is_some() {
             return Err(AgentError::config(

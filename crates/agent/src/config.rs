@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hnswtune_core::{IndexName, Objective, Params, SearchSpace};
+use hnswtune_core::{Evaluator, IndexName, Objective, Params, SearchSpace};
 use hnswtune_propose::Proposer;
 use serde::{Deserialize, Serialize};
 
@@ -171,6 +171,39 @@ impl IndexSettings {
         self
     }
 
+    /// The same settings with the space `evaluator` reads, when it states one (the
+    /// harness's evaluator derives it from its backend: usearch adds `m`); otherwise
+    /// unchanged.
+    pub fn with_space_of(mut self, evaluator: &dyn Evaluator) -> Self {
+        if let Some(space) = evaluator.search_space() {
+            self.space = space;
+        }
+        self
+    }
+
+    /// Checks that every parameter of this index's space is one `evaluator` reads, so
+    /// that a space the backend cannot build is refused before the first trial rather
+    /// than failing every trial. Evaluators that state no space are not checked.
+    pub fn check_against(&self, evaluator: &dyn Evaluator) -> Result<(), AgentError> {
+        let Some(known) = evaluator.search_space() else {
+            return Ok(());
+        };
+        for spec in self.space.specs() {
+            if !known.specs().iter().any(|k| k.name == spec.name) {
+                let names: Vec<&str> = known.specs().iter().map(|k| k.name.as_str()).collect();
+                return Err(AgentError::config(
+                    format!("{}.space", self.index),
+                    format!(
+                        "the evaluator does not read `{}` (it reads {}); build the space with `with_space_of`",
+                        spec.name,
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The same settings with `objective`.
     pub fn with_objective(mut self, objective: Objective) -> Self {
         self.objective = objective;
@@ -206,6 +239,63 @@ impl IndexSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hnswtune_core::{DatasetFingerprint, Error, EvalRequest, Evaluation, M, ParamSpec, Phase};
+
+    /// An evaluator that states a space and measures nothing.
+    #[derive(Debug)]
+    struct Stated(Option<SearchSpace>);
+
+    impl Evaluator for Stated {
+        fn dataset(&self, index: &IndexName) -> Result<DatasetFingerprint, Error> {
+            Err(Error::NotFound {
+                what: format!("data of {index}"),
+            })
+        }
+        fn evaluate(&self, request: &EvalRequest) -> Result<Evaluation, Error> {
+            Err(Error::NotFound {
+                what: format!("data of {}", request.index),
+            })
+        }
+        fn search_space(&self) -> Option<SearchSpace> {
+            self.0.clone()
+        }
+    }
+
+    fn settings() -> IndexSettings {
+        IndexSettings::new(
+            IndexName::new("docs").unwrap(),
+            "eval",
+            Arc::new(hnswtune_propose::Random::new(1)),
+        )
+    }
+
+    #[test]
+    fn the_space_is_checked_against_what_the_evaluator_reads() {
+        let with_m = SearchSpace::hnsw()
+            .with_param(ParamSpec::int(M, 8, 64, 8, Phase::Build).with_default(32))
+            .unwrap();
+        // A backend that tunes M (usearch) accepts the plain HNSW space and offers its own.
+        let usearch_like = Stated(Some(with_m.clone()));
+        settings().check_against(&usearch_like).unwrap();
+        let adopted = settings().with_space_of(&usearch_like);
+        assert_eq!(adopted.space, with_m);
+        adopted.check_against(&usearch_like).unwrap();
+
+        // A backend without M (instant-distance) refuses a space that tunes it.
+        let instant_like = Stated(Some(SearchSpace::hnsw()));
+        let err = adopted
+            .check_against(&instant_like)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("docs.space") && err.contains("`m`"), "{err}");
+
+        // An evaluator that states no space is not checked and changes nothing.
+        adopted.check_against(&Stated(None)).unwrap();
+        assert_eq!(
+            settings().with_space_of(&Stated(None)).space,
+            SearchSpace::hnsw()
+        );
+    }
 
     #[test]
     fn defaults_are_the_seeds_and_validate() {

@@ -64,6 +64,7 @@ pub async fn tune(
 ) -> Result<StudyReport, AgentError> {
     config.validate()?;
     settings.validate()?;
+    settings.check_against(backends.evaluator.as_ref())?;
     let engine = Engine { config, backends };
     let span = info_span!("study", index = %settings.index, max_trials = budget.max_trials);
     async {

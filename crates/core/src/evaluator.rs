@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AbComparison, DatasetFingerprint, Error, IndexName, Params, TrialMetrics};
+use crate::{
+    AbComparison, DatasetFingerprint, Error, IndexName, Params, SearchSpace, TrialMetrics,
+};
 
 /// What to measure.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +58,14 @@ pub trait Evaluator: Send + Sync + Debug {
     ) -> Result<AbComparison, Error> {
         compare_by_alternating(self, champion, challenger, repeats)
     }
+
+    /// The parameters this evaluator reads, with their phases and bounds, when it knows
+    /// them. The harness derives the space from its backend's capabilities (usearch adds
+    /// `m`); the agent checks an index's space against it before the first trial. The
+    /// default, `None`, means "unknown" and skips the check.
+    fn search_space(&self) -> Option<SearchSpace> {
+        None
+    }
 }
 
 /// The default [`Evaluator::compare`]: alternates whole evaluations of `champion` and
@@ -90,6 +100,9 @@ macro_rules! forward_evaluator {
             }
             fn compare(&self, a: &EvalRequest, b: &EvalRequest, repeats: usize) -> Result<AbComparison, Error> {
                 (**self).compare(a, b, repeats)
+            }
+            fn search_space(&self) -> Option<SearchSpace> {
+                (**self).search_space()
             }
         }
     )*};

@@ -37,7 +37,7 @@ use std::time::Instant;
 
 use hnswtune_core::{
     AbComparison, BuildKind, DatasetFingerprint, EvalRequest, Evaluation, Evaluator, IndexName,
-    TrialMetrics,
+    SearchSpace, TrialMetrics,
 };
 
 use crate::backend::{BuildOptions, IndexBackend, Searcher};
@@ -575,5 +575,9 @@ impl Evaluator for HnswEvaluator {
             champion_recall: recall_a.recall,
             challenger_recall: recall_b.recall,
         })
+    }
+
+    fn search_space(&self) -> Option<SearchSpace> {
+        self.backend.search_space().ok()
     }
 }

@@ -257,3 +257,27 @@ fn recall_from_the_timed_passes_matches_a_separate_pass() {
         assert_eq!(measured.recall, separate, "ef_search {ef_search}");
     }
 }
+
+/// The evaluator states the space its backend reads, so the agent can check an index's
+/// space and adopt the backend's (`m` only where the backend tunes it).
+#[test]
+fn the_evaluator_states_its_backends_space() {
+    let names = |backend: Arc<dyn hnswtune_harness::IndexBackend>| -> Vec<String> {
+        let evaluator = HnswEvaluator::new(backend, Arc::new(InMemorySource::new()));
+        hnswtune_core::Evaluator::search_space(&evaluator)
+            .expect("the harness states a space")
+            .specs()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
+    };
+    let instant = names(Arc::new(InstantDistance::default()));
+    assert!(instant.iter().any(|n| n == EF_CONSTRUCTION));
+    assert!(instant.iter().any(|n| n == EF_SEARCH));
+    assert!(!instant.iter().any(|n| n == hnswtune_core::M));
+    #[cfg(feature = "usearch")]
+    {
+        let usearch = names(Arc::new(hnswtune_harness::backend::usearch::Usearch));
+        assert!(usearch.iter().any(|n| n == hnswtune_core::M));
+    }
+}
