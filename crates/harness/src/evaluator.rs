@@ -450,15 +450,18 @@ impl HnswEvaluator {
     }
 
     fn recall_of(&self, p: &Prepared) -> Result<RecallSummary> {
-        let found = Self::answers(p)?;
-        Ok(recall::summarise(
+        Ok(self.recall_from(p, &Self::answers(p)?))
+    }
+
+    fn recall_from(&self, p: &Prepared, found: &[Vec<u32>]) -> RecallSummary {
+        recall::summarise(
             &p.base,
             &p.set.queries,
             &p.truth,
-            &found,
+            found,
             p.set.k,
             self.options.epsilon,
-        ))
+        )
     }
 
     fn metrics(p: &Prepared, recall: RecallSummary, latency: &LatencySummary) -> TrialMetrics {
@@ -494,14 +497,7 @@ impl HnswEvaluator {
         let latency = latency::measure(queries.len(), &self.options.latency, |q| {
             p.searcher.search(queries.row(q), p.set.k, &mut found[q])
         })?;
-        let recall = recall::summarise(
-            &p.base,
-            &p.set.queries,
-            &p.truth,
-            &found,
-            p.set.k,
-            self.options.epsilon,
-        );
+        let recall = self.recall_from(&p, &found);
         Ok(Measurement {
             metrics: Self::metrics(&p, recall, &latency),
             dataset: p.dataset.clone(),

@@ -515,13 +515,7 @@ impl fmt::Debug for InstantSearcher {
 impl Searcher for InstantSearcher {
     fn search(&self, query: &[f32], k: usize, out: &mut Vec<u32>) -> Result<()> {
         out.clear();
-        if query.len() != self.dim {
-            return Err(Error::DimensionMismatch {
-                what: "query".into(),
-                expected: self.dim,
-                found: query.len(),
-            });
-        }
+        super::check_query_dim(query, self.dim)?;
         if k == 0 || k > self.ids.len() {
             return Err(Error::InvalidK {
                 k,

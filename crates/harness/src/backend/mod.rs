@@ -224,6 +224,18 @@ fn positive(name: &str, value: &ParamValue) -> Result<usize> {
     }
 }
 
+/// Refuses a query whose dimension is not the index's.
+pub(crate) fn check_query_dim(query: &[f32], dim: usize) -> Result<()> {
+    if query.len() == dim {
+        return Ok(());
+    }
+    Err(Error::DimensionMismatch {
+        what: "query".into(),
+        expected: dim,
+        found: query.len(),
+    })
+}
+
 /// Rejects any name in `params` that is not in `known`.
 pub(crate) fn reject_unknown(params: &Params, known: &[&str], backend: &str) -> Result<()> {
     match params.iter().find(|(name, _)| !known.contains(name)) {

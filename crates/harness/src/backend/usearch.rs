@@ -335,13 +335,7 @@ impl fmt::Debug for UsearchSearcher {
 impl Searcher for UsearchSearcher {
     fn search(&self, query: &[f32], k: usize, out: &mut Vec<u32>) -> Result<()> {
         out.clear();
-        if query.len() != self.dim {
-            return Err(Error::DimensionMismatch {
-                what: "query".into(),
-                expected: self.dim,
-                found: query.len(),
-            });
-        }
+        super::check_query_dim(query, self.dim)?;
         let index = &self.shared.index;
         let mut current = self.shared.lock();
         let size = index.size();
