@@ -185,12 +185,11 @@ impl IndexSettings {
     /// that a space the backend cannot build is refused before the first trial rather
     /// than failing every trial. Evaluators that state no space are not checked.
     pub fn check_against(&self, evaluator: &dyn Evaluator) -> Result<(), AgentError> {
-        let Some(known) = evaluator.search_space() else {
+        let Some(names) = evaluator.parameter_names() else {
             return Ok(());
         };
         for spec in self.space.specs() {
-            if !known.specs().iter().any(|k| k.name == spec.name) {
-                let names: Vec<&str> = known.specs().iter().map(|k| k.name.as_str()).collect();
+            if !names.contains(&spec.name) {
                 return Err(AgentError::config(
                     format!("{}.space", self.index),
                     format!(

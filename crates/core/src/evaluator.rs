@@ -66,6 +66,15 @@ pub trait Evaluator: Send + Sync + Debug {
     fn search_space(&self) -> Option<SearchSpace> {
         None
     }
+
+    /// Every parameter name this evaluator reads, tunable by default or not (the
+    /// harness: its backend's parameters, e.g. instant-distance's `ml_milli`). The agent
+    /// refuses a space naming anything else. Defaults to the names of
+    /// [`Evaluator::search_space`].
+    fn parameter_names(&self) -> Option<Vec<String>> {
+        self.search_space()
+            .map(|space| space.specs().iter().map(|s| s.name.clone()).collect())
+    }
 }
 
 /// The default [`Evaluator::compare`]: alternates whole evaluations of `champion` and
@@ -103,6 +112,9 @@ macro_rules! forward_evaluator {
             }
             fn search_space(&self) -> Option<SearchSpace> {
                 (**self).search_space()
+            }
+            fn parameter_names(&self) -> Option<Vec<String>> {
+                (**self).parameter_names()
             }
         }
     )*};

@@ -576,4 +576,14 @@ impl Evaluator for HnswEvaluator {
     fn search_space(&self) -> Option<SearchSpace> {
         self.backend.search_space().ok()
     }
+
+    fn parameter_names(&self) -> Option<Vec<String>> {
+        Some(
+            self.backend
+                .parameters()
+                .into_iter()
+                .map(|s| s.name)
+                .collect(),
+        )
+    }
 }

@@ -275,6 +275,16 @@ fn the_evaluator_states_its_backends_space() {
     assert!(instant.iter().any(|n| n == EF_CONSTRUCTION));
     assert!(instant.iter().any(|n| n == EF_SEARCH));
     assert!(!instant.iter().any(|n| n == hnswtune_core::M));
+    // What the backend reads is wider than its default space: the agent's check uses it,
+    // so a space with instant-distance's ml and heuristic is accepted.
+    let evaluator = HnswEvaluator::new(
+        Arc::new(InstantDistance::default()),
+        Arc::new(InMemorySource::new()),
+    );
+    let reads = hnswtune_core::Evaluator::parameter_names(&evaluator).unwrap();
+    for name in [hnswtune_core::ML_MILLI, hnswtune_core::NEIGHBOUR_HEURISTIC] {
+        assert!(reads.iter().any(|n| n == name), "{name}");
+    }
     #[cfg(feature = "usearch")]
     {
         let usearch = names(Arc::new(hnswtune_harness::backend::usearch::Usearch));
