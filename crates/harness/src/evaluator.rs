@@ -328,6 +328,7 @@ impl HnswEvaluator {
             });
         }
         let (build_params, search_params) = self.backend.split_params(&request.params)?;
+        let build_params = self.backend.effective_build_params(&build_params)?;
         let threads = if request.deterministic {
             1
         } else {

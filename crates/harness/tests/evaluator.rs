@@ -100,6 +100,23 @@ fn search_only_trials_reuse_the_build_and_record_it() {
 }
 
 #[test]
+fn ef_construction_below_m_shares_the_build_at_m() {
+    // instant-distance raises ef_construction below M = 32 to 32, as hnswlib does; the cache
+    // key uses the raised value, so 10, 20 and 32 are one build.
+    let (evaluator, _, index) = setup(None);
+    let at_10 = evaluator.measure(&request(&index, 10, 20)).unwrap();
+    assert_eq!(at_10.metrics.build_kind, BuildKind::Fresh);
+    let at_20 = evaluator.measure(&request(&index, 20, 20)).unwrap();
+    assert_eq!(at_20.metrics.build_kind, BuildKind::Cached);
+    let at_32 = evaluator.measure(&request(&index, 32, 20)).unwrap();
+    assert_eq!(at_32.metrics.build_kind, BuildKind::Cached);
+    assert_eq!(at_32.metrics.recall, at_10.metrics.recall);
+    let at_33 = evaluator.measure(&request(&index, 33, 20)).unwrap();
+    assert_eq!(at_33.metrics.build_kind, BuildKind::Fresh);
+    assert_eq!(evaluator.cache().stats().0, 2);
+}
+
+#[test]
 fn ground_truth_persists_through_the_object_store() {
     let dir = tempfile::tempdir().unwrap();
     let fs = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());

@@ -110,6 +110,16 @@ pub trait IndexBackend: Send + Sync + Debug {
         Ok(space)
     }
 
+    /// The build-phase parameters the backend really builds with, given the validated
+    /// build-phase `params`. Two configs with equal effective parameters build the same
+    /// graph, so the evaluator keys its build cache on this and a second such config is a
+    /// search-only trial on the first one's build. The default changes nothing; a backend
+    /// that raises or rounds a value (instant-distance raises `ef_construction` to `M`, as
+    /// hnswlib does) says so here.
+    fn effective_build_params(&self, params: &Params) -> Result<Params> {
+        Ok(params.clone())
+    }
+
     /// Splits `params` into (build, search) by this backend's declared phases, rejecting
     /// names it does not know.
     fn split_params(&self, params: &Params) -> Result<(Params, Params)> {
@@ -195,6 +205,15 @@ impl<T: IndexBackend + ?Sized> IndexBackend for Arc<T> {
     }
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()
+    }
+    fn search_space(&self) -> Result<SearchSpace> {
+        (**self).search_space()
+    }
+    fn effective_build_params(&self, params: &Params) -> Result<Params> {
+        (**self).effective_build_params(params)
+    }
+    fn split_params(&self, params: &Params) -> Result<(Params, Params)> {
+        (**self).split_params(params)
     }
 }
 
