@@ -14,6 +14,15 @@ import time
 import numpy as np
 
 
+def hnswlib_version():
+    """hnswlib 0.8 has no __version__; ask the installed distribution."""
+    try:
+        from importlib.metadata import version
+        return version("hnswlib")
+    except Exception:
+        return "unknown"
+
+
 def fvecs(path):
     raw = np.fromfile(path, dtype=np.int32)
     dim = raw[0]
@@ -71,7 +80,7 @@ def hnswlib_side(data, efcs, efss, k=10):
             recall = np.mean([len(set(found[i]) & set(truth[i])) / k for i in range(len(queries))])
             rows.append({"ef_construction": efc, "ef_search": efs, "build_secs": build,
                          "recall": float(recall), "p50_us": sorted(runs)[1]})
-    return {"rows": rows, "hnswlib": getattr(hnswlib, "__version__", "unknown"), "threads": os.cpu_count()}
+    return {"rows": rows, "hnswlib": hnswlib_version(), "threads": os.cpu_count()}
 
 
 def hnswlib_build(data, efc, threads):

@@ -11,7 +11,8 @@
 //! build seconds, recall@10 (plain and tolerant), p50/p95 and index bytes for
 //! instant-distance and (with the `usearch` feature) usearch at M = 32, followed by hnswlib
 //! (M = 32) at the same ef values; then, per backend, the wall time of a build trial
-//! against a search-only trial, overall and per build. `--gt-only` stops after the ground
+//! against a search-only trial, overall and per build, and each search-only trial against a
+//! build trial at the same ef_search (its build plus the same passes). `--gt-only` stops after the ground
 //! truth; `--ef-construction 10,40` and `--ef-search 10,40,100,200` replace the default
 //! configs (ef_construction 40, 100 × ef_search 10, 40, 100).
 
@@ -166,6 +167,10 @@ fn main() -> anyhow::Result<()> {
         for &ef_construction in &ef_construction_values {
             let mut build_wall = f64::NAN;
             let mut search_walls = Vec::new();
+            // A build trial at a search-only trial's ef_search would pay this config's
+            // build plus the same ef patch and passes, so the ratio at equal ef_search is
+            // s / (build + s), every term measured.
+            let mut equal_ef = Vec::new();
             for &ef_search in &ef_search_values {
                 let mut params = extra.clone();
                 params.set(EF_CONSTRUCTION, ef_construction);
@@ -188,6 +193,7 @@ fn main() -> anyhow::Result<()> {
                     _ => {
                         search_trials.push(wall);
                         search_walls.push(wall);
+                        equal_ef.push((ef_search, wall / (m.original_build_secs + wall)));
                     }
                 }
                 println!(
@@ -208,6 +214,7 @@ fn main() -> anyhow::Result<()> {
                 build_wall,
                 median(&mut search_walls),
                 worst,
+                equal_ef,
             ));
         }
         ratios.push((label, median(&mut build_trials), median(&mut search_trials)));
@@ -233,11 +240,19 @@ fn main() -> anyhow::Result<()> {
             100.0 * search / build
         );
     }
-    for (label, ef_construction, build, search, worst) in per_build {
+    for (label, ef_construction, build, search, worst, equal_ef) in per_build {
         println!(
             "  {label}, ef_construction {ef_construction}: build trial {build:.2}s, search-only trials median {search:.2}s ({:.1}%), worst {worst:.2}s ({:.1}%)",
             100.0 * search / build,
             100.0 * worst / build
+        );
+        let at_equal: Vec<String> = equal_ef
+            .iter()
+            .map(|(ef, ratio)| format!("ef_search {ef}: {:.1}%", 100.0 * ratio))
+            .collect();
+        println!(
+            "    against a build trial at the same ef_search: {}",
+            at_equal.join(", ")
         );
     }
     Ok(())
