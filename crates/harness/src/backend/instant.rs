@@ -9,6 +9,10 @@
 //! [`INLINE_DIMS`] (zeros change neither squared L2 nor inner products) and only wider data
 //! falls back to `BoxedPoint`.
 //!
+//! **Rows are prefetched.** Each distance first prefetches every cache line of the stored
+//! row ([`crate::distance::prefetch`]), so the row's memory loads overlap instead of
+//! arriving one out-of-order window at a time.
+//!
 //! **One distance for both metrics.** The point distance is squared L2 from
 //! [`crate::distance`]. Cosine data is normalised at load, and on unit vectors
 //! `|a - b|² = 2 - 2 cos(a, b)`, which ranks exactly as cosine distance does.
@@ -85,6 +89,9 @@ pub struct InlinePoint<const D: usize>([f32; D]);
 impl<const D: usize> Point for InlinePoint<D> {
     #[inline]
     fn distance(&self, other: &Self) -> f32 {
+        // `other` is a stored row, usually out of cache; `self` is the query or the row
+        // being inserted, which stays hot.
+        crate::distance::prefetch(&other.0);
         crate::distance::l2_squared(&self.0, &other.0)
     }
 }
@@ -137,6 +144,9 @@ pub struct BoxedPoint(Box<[f32]>);
 impl Point for BoxedPoint {
     #[inline]
     fn distance(&self, other: &Self) -> f32 {
+        // `other` is a stored row, usually out of cache; `self` is the query or the row
+        // being inserted, which stays hot.
+        crate::distance::prefetch(&other.0);
         crate::distance::l2_squared(&self.0, &other.0)
     }
 }
