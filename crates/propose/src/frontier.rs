@@ -391,10 +391,14 @@ impl Groups {
     fn build(derived: &Derived, lattice: &Lattice<'_>, gdims: &[usize]) -> Self {
         let (keys, entries) = (&derived.keys, &derived.entries);
         let capacity = keys.len() + keys.len() / 2 + 64;
+        // A group per entry at most: sized once, these never reallocate in the call.
         let mut groups = Groups {
+            coords: Vec::with_capacity(capacity * gdims.len()),
+            ranks: Vec::with_capacity(capacity),
             visited: Vec::with_capacity(capacity),
             summary: Vec::with_capacity(capacity),
-            ..Groups::default()
+            ends: Vec::with_capacity(capacity),
+            built: Vec::with_capacity(capacity),
         };
         let mut i = 0;
         while i < keys.len() {
@@ -776,6 +780,20 @@ impl Picture<'_, '_> {
         p
     }
 
+    /// [`rank_where`] of the build-time coordinates of any point of group `g`
+    /// (in lattice order, which `gdims` is not: the axis comes last there), without
+    /// building the point. The monotone dim is search-time, so every build-time dim
+    /// is a group coordinate.
+    fn build_rank(&self, g: &[u64]) -> u128 {
+        (0..self.lattice.dims())
+            .filter(|&d| self.lattice.build[d])
+            .fold(0u128, |acc, d| {
+                let i = self.gdims.iter().position(|&x| x == d).map_or(0, |k| g[k]);
+                acc.wrapping_mul(u128::from(self.lattice.cards[d]))
+                    .wrapping_add(u128::from(i))
+            })
+    }
+
     /// The lattice dim of group coordinate `k`.
     fn dim(&self, k: usize) -> usize {
         self.gdims[k]
@@ -1152,14 +1170,16 @@ impl Proposer for Frontier {
             cheapest.dedup_by_key(|c| c.0);
             cheapest
         };
-        let mut best: Option<(f64, Point)> = None;
-        for (g, obs) in &picture.groups {
+        let mut best_at: Option<(f64, usize, u64)> = None;
+        for (k, (_, obs)) in picture.groups.iter().enumerate() {
             for &(s, feasible, cost) in obs.summary {
-                if feasible && best.as_ref().is_none_or(|(b, _)| cost < *b) {
-                    best = Some((cost, picture.point_of(g, s)));
+                if feasible && best_at.is_none_or(|(b, ..)| cost < b) {
+                    best_at = Some((cost, k, s));
                 }
             }
         }
+        let best: Option<(f64, Point)> =
+            best_at.map(|(cost, k, s)| (cost, picture.point_of(picture.groups[k].0, s)));
         picture.global = Envelope::new(&cheapest, |s| picture.value(s));
         let mut suffix = vec![None; picture.groups.len()];
         let mut running: Option<u64> = None;
@@ -1245,11 +1265,7 @@ impl Proposer for Frontier {
                 .unwrap_or(0);
             let key = RankKey {
                 dominated: dominated(plan.bound),
-                new_build: built
-                    .binary_search(&rank_where(&lattice, &picture.point_of(&g, 0), |d| {
-                        lattice.build[d]
-                    }))
-                    .is_err(),
+                new_build: built.binary_search(&picture.build_rank(&g)).is_err(),
                 bucket: bucket(plan.bound, bucket_width),
                 expected_bucket: bucket(plan.expected, bucket_width),
                 depth,

@@ -6,7 +6,11 @@
 //! for log scales): depth 0 is the value at 1/2, depth 1 adds the values at 1/4 and
 //! 3/4, depth `d` adds the values at `(2j + 1) / 2^(d+1)`. A ladder value takes the
 //! depth at which it first appears, and every value appears at some depth, so the
-//! ladder is covered completely.
+//! ladder is covered completely. On build-time ladders the top value joins depth 1
+//! (dyadic refinement alone reaches it last): quality grows along a build-time
+//! parameter (`ef_construction`), so the largest build is the one that can meet a high
+//! recall floor when nothing smaller does, and a grid that opened it last lost to
+//! random search on a landscape whose only near-optimal configs are on it.
 //!
 //! Builds and searches are refined at different rates, because a search-time variant
 //! reuses a build and costs a small fraction of one. A point's *build depth* is the
@@ -19,11 +23,12 @@
 //! go coarse to fine over the search-time axes, consecutively, so a build is used
 //! while it is hot. Rounds `0..=r` together form a full grid (`2^(r+1) − 1` values per
 //! build-time axis, `2^(r+3) − 1` per search-time axis), so each prefix of the order
-//! is a regular grid that gets finer as the study goes on. On the default HNSW space
-//! (391 × 191 step-1 values) the first 7 proposals sweep `ef_search` on the centre
-//! build, the next 30 sweep two more builds with 15 values each, the next 8 refine
-//! the centre build, and the grid still ends, after 74 681 trials, having visited
-//! every config once. The lead of two depths was chosen on the MiniLM and synthetic
+//! is a regular grid that gets finer as the study goes on (with the top build added
+//! from round 1). On the default HNSW space (391 × 191 step-1 values) the first 7
+//! proposals sweep `ef_search` on the centre build, the next 45 sweep three more
+//! builds (25, 159 and the top, 400) with 15 values each, the next 8 refine the
+//! centre build, and the grid still ends, after 74 681 trials, having visited every
+//! config once. The lead of two depths was chosen on the MiniLM and synthetic
 //! landscapes (one depth missed the 0.95 optimum of MiniLM for 68 trials, three
 //! spent as many or more trials at every floor); the clustered landscape gives the
 //! same figures with two or three.
@@ -52,6 +57,10 @@ use hnswtune_core::Params;
 /// Deepest dyadic level computed before the remaining values of a ladder are given
 /// the next depth in index order (only reachable with ladders of over 2^40 values).
 const MAX_DEPTH: u32 = 40;
+
+/// The depth at which the top of a build-time ladder joins the order (see the module
+/// docs): the first round that opens more than the centre build.
+const TOP_DEPTH: u32 = 1;
 
 /// Ladders up to this many values keep their depths in a table rather than a map.
 const DENSE_AXIS: u64 = 1 << 16;
@@ -95,6 +104,9 @@ pub(crate) struct AxisOrder {
     depth_map: HashMap<u64, u32>,
     /// `ends[d]` = number of indices with depth ≤ d.
     ends: Vec<usize>,
+    /// The depth at which the top of the ladder is added, if earlier than dyadic
+    /// refinement reaches it.
+    top_at: Option<u32>,
 }
 
 impl AxisOrder {
@@ -109,6 +121,15 @@ impl AxisOrder {
             },
             depth_map: HashMap::new(),
             ends: Vec::new(),
+            top_at: None,
+        }
+    }
+
+    /// The order with the top of the ladder added at depth `depth`.
+    pub(crate) fn with_top_at(card: u64, depth: u32) -> Self {
+        AxisOrder {
+            top_at: Some(depth),
+            ..AxisOrder::new(card)
         }
     }
 
@@ -136,6 +157,9 @@ impl AxisOrder {
                     for j in 0..n {
                         let u = (2 * j + 1) as f64 / denom;
                         self.push(lattice.index_at_unit(dim, u), d);
+                    }
+                    if self.top_at == Some(d) {
+                        self.push(self.card - 1, d);
                     }
                 }
             }
@@ -198,7 +222,18 @@ pub(crate) fn first_in_order(
     let dims = lattice.dims();
     let build_dims: Vec<usize> = (0..dims).filter(|&d| lattice.build[d]).collect();
     let search_dims: Vec<usize> = (0..dims).filter(|&d| !lattice.build[d]).collect();
-    let mut axes: Vec<AxisOrder> = lattice.cards.iter().map(|&c| AxisOrder::new(c)).collect();
+    let mut axes: Vec<AxisOrder> = lattice
+        .cards
+        .iter()
+        .zip(&lattice.build)
+        .map(|(&c, &build)| {
+            if build {
+                AxisOrder::with_top_at(c, TOP_DEPTH)
+            } else {
+                AxisOrder::new(c)
+            }
+        })
+        .collect();
     let extend = |axes: &mut [AxisOrder], round: u32| {
         for &d in &build_dims {
             axes[d].extend_to(lattice, d, round);
@@ -412,7 +447,7 @@ mod tests {
     #[test]
     fn sweeps_a_build_before_opening_the_next() {
         let space = SearchSpace::hnsw();
-        let order = run(&space, 45);
+        let order = run(&space, 60);
         let builds: Vec<i64> = order
             .iter()
             .map(|p| p.int(EF_CONSTRUCTION).unwrap())
@@ -421,19 +456,25 @@ mod tests {
         // Round 0: the centre build, 7 ef_search values coarse to fine.
         assert!(builds[..7].iter().all(|&b| b == 63), "{builds:?}");
         assert_eq!(&searches[..3], &[45, 21, 95]);
-        // Round 1: the two builds of depth 1, 15 values each, then 8 finer values on
-        // the centre build.
-        assert!(builds[7..22].iter().all(|&b| b == builds[7]));
-        assert!(builds[22..37].iter().all(|&b| b == builds[22]));
-        let mut opened = vec![builds[7], builds[22]];
+        // Round 1: the two builds of depth 1 and the top build, 15 values each, then
+        // 8 finer values on the centre build.
+        for start in [7, 22, 37] {
+            assert!(
+                builds[start..start + 15]
+                    .iter()
+                    .all(|&b| b == builds[start]),
+                "{builds:?}"
+            );
+        }
+        let mut opened = vec![builds[7], builds[22], builds[37]];
         opened.sort_unstable();
-        assert_eq!(opened, vec![25, 159]);
-        assert!(builds[37..45].iter().all(|&b| b == 63));
+        assert_eq!(opened, vec![25, 159, 400]);
+        assert!(builds[52..60].iter().all(|&b| b == 63));
         let distinct: std::collections::BTreeSet<(i64, i64)> = builds
             .iter()
             .copied()
             .zip(searches.iter().copied())
             .collect();
-        assert_eq!(distinct.len(), 45, "no config twice");
+        assert_eq!(distinct.len(), 60, "no config twice");
     }
 }

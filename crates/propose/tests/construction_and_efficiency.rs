@@ -104,16 +104,28 @@ fn bad_settings_are_refused_at_construction() {
 
 /// The goals, checked on both synthetic landscapes: Frontier reaches the target
 /// in at least 19 of 20 seeds within 30 trials at every floor, and its median builds
-/// and seconds to target beat Random's.
+/// and seconds to target beat Random's; every other strategy spends fewer median
+/// seconds to target than Random (Grid did not at 0.95 on `analytic` while its order
+/// reached the largest build last).
 #[test]
-fn frontier_meets_the_goals_on_the_analytic_landscapes() {
+fn the_goals_hold_on_the_analytic_landscapes() {
     for landscape in [AnalyticLandscape::default(), AnalyticLandscape::variant()] {
         let landscape = landscape.build().unwrap();
-        let settings = EfficiencySettings {
-            strategies: vec![StrategyKind::Frontier, StrategyKind::Random],
-            ..EfficiencySettings::default()
-        };
-        let table = measure_efficiency(&landscape, &settings).unwrap();
+        let table = measure_efficiency(&landscape, &EfficiencySettings::default()).unwrap();
+        for r in [0.90, 0.95, 0.99] {
+            let random = table.row(StrategyKind::Random, r).unwrap();
+            for kind in StrategyKind::ALL {
+                if kind == StrategyKind::Random {
+                    continue;
+                }
+                let row = table.row(kind, r).unwrap();
+                assert!(
+                    row.secs.median < random.secs.median,
+                    "{kind} on {} at {r}:\n{table}",
+                    landscape.name()
+                );
+            }
+        }
         for r in [0.90, 0.95, 0.99] {
             let row = table.row(StrategyKind::Frontier, r).unwrap();
             assert!(
