@@ -473,7 +473,10 @@ impl IndexBackend for InstantDistance {
     /// The seed's bounds, with `ef_construction` from [`FIXED_M`] (anything lower builds the
     /// same graph as `FIXED_M`).
     fn search_space(&self) -> Result<SearchSpace> {
-        Ok(SearchSpace::hnsw_with_bounds((FIXED_M as i64, 400), (10, 200))?)
+        Ok(SearchSpace::hnsw_with_bounds(
+            (FIXED_M as i64, 400),
+            (10, 200),
+        )?)
     }
 }
 
@@ -690,13 +693,16 @@ mod tests {
             let index = backend
                 .build_inner(&base, &build_params(ef_construction), &opts, 100)
                 .unwrap();
-            let graph = index.lock().1.serialize().unwrap();
-            graph
+            index.lock().1.serialize().unwrap()
         };
         let at_m = bytes(FIXED_M as i64);
         assert_eq!(bytes(10), at_m);
         assert_eq!(bytes(1), at_m);
-        assert_ne!(bytes(FIXED_M as i64 + 8), at_m, "ef_construction above M matters");
+        assert_ne!(
+            bytes(FIXED_M as i64 + 8),
+            at_m,
+            "ef_construction above M matters"
+        );
 
         let effective = |ef_construction: i64| {
             backend

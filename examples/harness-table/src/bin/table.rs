@@ -241,11 +241,19 @@ fn main() -> anyhow::Result<()> {
         );
     }
     for (label, ef_construction, build, search, worst, equal_ef) in per_build {
-        println!(
-            "  {label}, ef_construction {ef_construction}: build trial {build:.2}s, search-only trials median {search:.2}s ({:.1}%), worst {worst:.2}s ({:.1}%)",
-            100.0 * search / build,
-            100.0 * worst / build
-        );
+        if build.is_nan() {
+            // Every trial of this ef_construction reused a build made for another value
+            // (instant-distance raises ef_construction below M to M).
+            println!(
+                "  {label}, ef_construction {ef_construction}: no build trial (a cached build of equal effective parameters), search-only trials median {search:.2}s, worst {worst:.2}s"
+            );
+        } else {
+            println!(
+                "  {label}, ef_construction {ef_construction}: build trial {build:.2}s, search-only trials median {search:.2}s ({:.1}%), worst {worst:.2}s ({:.1}%)",
+                100.0 * search / build,
+                100.0 * worst / build
+            );
+        }
         let at_equal: Vec<String> = equal_ef
             .iter()
             .map(|(ef, ratio)| format!("ef_search {ef}: {:.1}%", 100.0 * ratio))
