@@ -19,18 +19,16 @@ fn l2_body(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0f32; LANES];
-    // Fixed-size chunks: the compiler sees 32-element arrays with no bounds checks
-    // and keeps the accumulators in vector registers.
-    let (ca, ra) = a.as_chunks::<LANES>();
-    let (cb, rb) = b.as_chunks::<LANES>();
-    for (x, y) in ca.iter().zip(cb) {
+    let mut ca = a.chunks_exact(LANES);
+    let mut cb = b.chunks_exact(LANES);
+    for (x, y) in (&mut ca).zip(&mut cb) {
         for i in 0..LANES {
             let d = x[i] - y[i];
             acc[i] += d * d;
         }
     }
     let mut tail = 0.0f32;
-    for (x, y) in ra.iter().zip(rb) {
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
         let d = x - y;
         tail += d * d;
     }
@@ -42,15 +40,15 @@ fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0f32; LANES];
-    let (ca, ra) = a.as_chunks::<LANES>();
-    let (cb, rb) = b.as_chunks::<LANES>();
-    for (x, y) in ca.iter().zip(cb) {
+    let mut ca = a.chunks_exact(LANES);
+    let mut cb = b.chunks_exact(LANES);
+    for (x, y) in (&mut ca).zip(&mut cb) {
         for i in 0..LANES {
             acc[i] += x[i] * y[i];
         }
     }
     let mut tail = 0.0f32;
-    for (x, y) in ra.iter().zip(rb) {
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
         tail += x * y;
     }
     reduce(acc) + tail
@@ -89,11 +87,14 @@ mod avx2 {
 
     use super::LANES;
 
-    /// The four 8-lane registers of one 32-float chunk.
+    /// The four 8-lane registers of one 32-float chunk (`chunks_exact(LANES)` yields
+    /// exactly 32 floats; the slice is cut to 32 first, so a shorter one could only panic,
+    /// never read out of bounds).
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn load(chunk: &[f32; LANES]) -> [__m256; 4] {
-        #[allow(unsafe_code, reason = "unaligned 8-float loads from a 32-float array")]
+    fn load(chunk: &[f32]) -> [__m256; 4] {
+        let chunk = &chunk[..LANES];
+        #[allow(unsafe_code, reason = "unaligned 8-float loads from a 32-float slice")]
         // SAFETY: `chunk` holds 32 floats, so each load of 8 floats at 0, 8, 16 and 24 is
         // in bounds; `loadu` has no alignment requirement; AVX2 is enabled on every caller.
         unsafe {
@@ -122,10 +123,10 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     pub(super) fn l2(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
-        let (ca, ra) = a[..n].as_chunks::<LANES>();
-        let (cb, rb) = b[..n].as_chunks::<LANES>();
+        let mut ca = a[..n].chunks_exact(LANES);
+        let mut cb = b[..n].chunks_exact(LANES);
         let mut s = [_mm256_setzero_ps(); 4];
-        for (x, y) in ca.iter().zip(cb) {
+        for (x, y) in (&mut ca).zip(&mut cb) {
             let (x, y) = (load(x), load(y));
             for j in 0..4 {
                 let d = _mm256_sub_ps(x[j], y[j]);
@@ -133,7 +134,7 @@ mod avx2 {
             }
         }
         let mut tail = 0.0f32;
-        for (x, y) in ra.iter().zip(rb) {
+        for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
             let d = x - y;
             tail += d * d;
         }
@@ -143,17 +144,17 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
-        let (ca, ra) = a[..n].as_chunks::<LANES>();
-        let (cb, rb) = b[..n].as_chunks::<LANES>();
+        let mut ca = a[..n].chunks_exact(LANES);
+        let mut cb = b[..n].chunks_exact(LANES);
         let mut s = [_mm256_setzero_ps(); 4];
-        for (x, y) in ca.iter().zip(cb) {
+        for (x, y) in (&mut ca).zip(&mut cb) {
             let (x, y) = (load(x), load(y));
             for j in 0..4 {
                 s[j] = _mm256_add_ps(s[j], _mm256_mul_ps(x[j], y[j]));
             }
         }
         let mut tail = 0.0f32;
-        for (x, y) in ra.iter().zip(rb) {
+        for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
             tail += x * y;
         }
         reduce(s) + tail
