@@ -718,6 +718,17 @@ mod tests {
         let spec = space.spec(EF_CONSTRUCTION).unwrap();
         assert!(spec.check(&31.into()).is_err());
         assert!(spec.check(&32.into()).is_ok());
+        // A shared backend (`Arc<T>`) answers as the backend itself does.
+        let shared = Arc::new(backend.clone());
+        assert_eq!(IndexBackend::search_space(&shared).unwrap(), space);
+        assert_eq!(
+            IndexBackend::effective_build_params(&shared, &build_params(10)).unwrap(),
+            backend.effective_build_params(&build_params(10)).unwrap()
+        );
+        assert!(matches!(
+            IndexBackend::split_params(&shared, &Params::new().with("x", 1)),
+            Err(Error::UnknownParam { .. })
+        ));
     }
 
     #[test]
