@@ -120,8 +120,11 @@ mod avx2 {
         _mm_cvtss_f32(v1)
     }
 
+    /// Squared L2 (`SQUARED_DIFF`) or inner product over the common prefix, one shape for
+    /// both so their lanes and reductions cannot drift apart.
+    #[inline]
     #[target_feature(enable = "avx2")]
-    pub(super) fn l2(a: &[f32], b: &[f32]) -> f32 {
+    fn fold<const SQUARED_DIFF: bool>(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
         let mut ca = a[..n].chunks_exact(LANES);
         let mut cb = b[..n].chunks_exact(LANES);
@@ -129,35 +132,34 @@ mod avx2 {
         for (x, y) in (&mut ca).zip(&mut cb) {
             let (x, y) = (load(x), load(y));
             for j in 0..4 {
-                let d = _mm256_sub_ps(x[j], y[j]);
-                s[j] = _mm256_add_ps(s[j], _mm256_mul_ps(d, d));
+                let term = if SQUARED_DIFF {
+                    let d = _mm256_sub_ps(x[j], y[j]);
+                    _mm256_mul_ps(d, d)
+                } else {
+                    _mm256_mul_ps(x[j], y[j])
+                };
+                s[j] = _mm256_add_ps(s[j], term);
             }
         }
         let mut tail = 0.0f32;
         for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-            let d = x - y;
-            tail += d * d;
+            tail += if SQUARED_DIFF {
+                (x - y) * (x - y)
+            } else {
+                x * y
+            };
         }
         reduce(s) + tail
     }
 
     #[target_feature(enable = "avx2")]
+    pub(super) fn l2(a: &[f32], b: &[f32]) -> f32 {
+        fold::<true>(a, b)
+    }
+
+    #[target_feature(enable = "avx2")]
     pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let mut ca = a[..n].chunks_exact(LANES);
-        let mut cb = b[..n].chunks_exact(LANES);
-        let mut s = [_mm256_setzero_ps(); 4];
-        for (x, y) in (&mut ca).zip(&mut cb) {
-            let (x, y) = (load(x), load(y));
-            for j in 0..4 {
-                s[j] = _mm256_add_ps(s[j], _mm256_mul_ps(x[j], y[j]));
-            }
-        }
-        let mut tail = 0.0f32;
-        for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-            tail += x * y;
-        }
-        reduce(s) + tail
+        fold::<false>(a, b)
     }
 }
 
