@@ -2,11 +2,14 @@
 //! `hnswtune_core::Trial`, for the proposers' replay.
 //!
 //! ```text
-//! cargo run --release -p hnswtune-example-harness --bin landscape -- [--data minilm|clustered] [OUT]
+//! cargo run --release -p hnswtune-example-harness --bin landscape -- [--data minilm|minilm-v2|clustered] [OUT]
 //! ```
 //!
 //! - `minilm` (the default, written to `landscapes/minilm-20k.jsonl`): the shared MiniLM
 //!   data set, 20k × 384 cosine, ef_construction 10–400 × ef_search 10–200.
+//! - `minilm-v2` (written to `landscapes/minilm-20k-v2.jsonl`): the same data recorded
+//!   after the harness raised ef_construction below M to M and got the row prefetch and the
+//!   intrinsics kernel: ef_construction 32–400 × the same ef_search values.
 //! - `clustered` (written to `landscapes/clustered-20k-96.jsonl`): a synthetic set from
 //!   `hnswtune_harness::testdata::clustered`, 20k × 96, 64 Gaussian clusters, L2, with
 //!   1000 queries drawn from the same clusters under another seed. Its points are
@@ -57,6 +60,20 @@ fn minilm() -> anyhow::Result<Recording> {
     })
 }
 
+/// MiniLM again, recorded after the harness changes of 2026-11-26 (ef_construction below
+/// `M` raised to `M`, row prefetch, intrinsics kernel), so its ladder starts at `M` = 32.
+fn minilm_v2() -> anyhow::Result<Recording> {
+    let data = hnswtune_example_harness::load(10)?;
+    Ok(Recording {
+        index: "minilm-20k",
+        default_out: "landscapes/minilm-20k-v2.jsonl",
+        base: data.base,
+        eval: data.eval,
+        ef_construction: &[32, 40, 50, 80, 120, 180, 270, 400],
+        ef_search: &[10, 20, 30, 40, 60, 80, 100, 130, 160, 200],
+    })
+}
+
 fn synthetic_clusters() -> anyhow::Result<Recording> {
     const N: usize = 20_000;
     const DIM: usize = 96;
@@ -87,8 +104,9 @@ fn main() -> anyhow::Result<()> {
     }
     let data = match data_name.as_str() {
         "minilm" => minilm()?,
+        "minilm-v2" => minilm_v2()?,
         "clustered" => synthetic_clusters()?,
-        other => bail!("--data {other}: expected minilm or clustered"),
+        other => bail!("--data {other}: expected minilm, minilm-v2 or clustered"),
     };
     let out_path = out_path.unwrap_or_else(|| data.default_out.to_owned());
     let index = IndexName::new(data.index)?;
