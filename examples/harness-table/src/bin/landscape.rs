@@ -63,14 +63,10 @@ fn minilm() -> anyhow::Result<Recording> {
 /// MiniLM again, recorded after the harness changes of 2026-11-26 (ef_construction below
 /// `M` raised to `M`, row prefetch, intrinsics kernel), so its ladder starts at `M` = 32.
 fn minilm_v2() -> anyhow::Result<Recording> {
-    let data = hnswtune_example_harness::load(10)?;
     Ok(Recording {
-        index: "minilm-20k",
         default_out: "landscapes/minilm-20k-v2.jsonl",
-        base: data.base,
-        eval: data.eval,
         ef_construction: &[32, 40, 50, 80, 120, 180, 270, 400],
-        ef_search: &[10, 20, 30, 40, 60, 80, 100, 130, 160, 200],
+        ..minilm()?
     })
 }
 
