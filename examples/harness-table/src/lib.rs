@@ -1,4 +1,5 @@
-//! Shared helpers of the harness examples: loading the MiniLM data set.
+//! Shared helpers of the harness examples: loading the MiniLM data set and running the
+//! Python side of the comparisons.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,4 +47,21 @@ pub fn load(k: usize) -> anyhow::Result<MiniLm> {
         eval,
         shipped_truth: truth.data.iter().map(|&x| x as u32).collect(),
     })
+}
+
+/// Runs `py/side_by_side.py` (numpy and hnswlib, the other side of the comparisons) with
+/// `args` and returns the JSON it prints.
+pub fn python(args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/side_by_side.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .context("running python3 (pip install numpy hnswlib)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
 }

@@ -14,7 +14,6 @@
 
 #[cfg(feature = "usearch")]
 fn main() -> anyhow::Result<()> {
-    use std::process::Command;
     use std::time::Instant;
 
     use anyhow::Context;
@@ -29,7 +28,6 @@ fn main() -> anyhow::Result<()> {
     };
     let data = hnswtune_example_harness::load(10)?;
     let dir = hnswtune_example_harness::data_dir();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/side_by_side.py");
     let options = match std::env::args().nth(2) {
         Some(n) => BuildOptions {
             seed: 1,
@@ -57,22 +55,12 @@ fn main() -> anyhow::Result<()> {
             let index = Usearch.build(&data.base, &params, &options)?;
             ours.push(started.elapsed().as_secs_f64());
             drop(index);
-            let out = Command::new("python3")
-                .arg(script)
-                .args([
-                    "build",
-                    &dir.to_string_lossy(),
-                    &ef_construction.to_string(),
-                    &threads,
-                ])
-                .output()
-                .context("running python3 (pip install numpy hnswlib)")?;
-            anyhow::ensure!(
-                out.status.success(),
-                "python3 failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            let json = hnswtune_example_harness::python(&[
+                "build",
+                &dir.to_string_lossy(),
+                &ef_construction.to_string(),
+                &threads,
+            ])?;
             theirs.push(
                 json["build_secs"]
                     .as_f64()

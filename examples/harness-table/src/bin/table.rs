@@ -16,7 +16,6 @@
 //! truth; `--ef-construction 10,40` and `--ef-search 10,40,100,200` replace the default
 //! configs (ef_construction 40, 100 × ef_search 10, 40, 100).
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -69,21 +68,6 @@ fn backends() -> Vec<(&'static str, Arc<dyn IndexBackend>, Params)> {
     out
 }
 
-fn python(args: &[&str]) -> anyhow::Result<serde_json::Value> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/side_by_side.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .output()
-        .context("running python3 (pip install numpy hnswlib)")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
-
 fn main() -> anyhow::Result<()> {
     let ef_construction_values = list_arg("--ef-construction", &EF_CONSTRUCTION_VALUES)?;
     let ef_search_values = list_arg("--ef-search", &EF_SEARCH_VALUES)?;
@@ -110,7 +94,7 @@ fn main() -> anyhow::Result<()> {
         truth = Some(t);
     }
     let truth = truth.context("ground truth")?;
-    let numpy = python(&["gt", &dir_str, "100"])?;
+    let numpy = hnswtune_example_harness::python(&["gt", &dir_str, "100"])?;
     let numpy_secs = numpy["numpy_secs"].as_f64().unwrap_or(f64::NAN);
     let ours_secs = median(&mut ours);
     let mut agree = 0usize;
@@ -221,7 +205,8 @@ fn main() -> anyhow::Result<()> {
     }
     let efc: Vec<String> = ef_construction_values.iter().map(i64::to_string).collect();
     let efs: Vec<String> = ef_search_values.iter().map(i64::to_string).collect();
-    let hnswlib = python(&["hnswlib", &dir_str, &efc.join(","), &efs.join(",")])?;
+    let hnswlib =
+        hnswtune_example_harness::python(&["hnswlib", &dir_str, &efc.join(","), &efs.join(",")])?;
     for row in hnswlib["rows"].as_array().into_iter().flatten() {
         println!(
             "| hnswlib {} (M=32, Python) | {} | {} | {:.2} | {:.4} | | {:.1} | | | |",
