@@ -70,9 +70,10 @@ fn reduce(mut acc: [f32; LANES]) -> f32 {
 /// The AVX2 kernels, written with intrinsics.
 ///
 /// Compiling [`l2_body`] with AVX2 enabled is not enough: LLVM's SLP vectoriser turns the
-/// 32 accumulators into sixteen 2-wide registers plus stack spills, which ran at 120–139 ns
-/// per 384-d distance here against 32 ns for these four 8-wide registers (a standalone
-/// comparison on the shared machine, 2026-11-26). The lanes are the same as
+/// 32 accumulators into sixteen 2-wide registers plus stack spills, which ran at 138 ns
+/// per 384-d distance against 32 ns for these four 8-wide registers
+/// (`cargo bench -p hnswtune-bench-harness --bench kernel`, before and after; see
+/// docs/harness-benchmarks.md). The lanes are the same as
 /// [`l2_body`]'s (register `j` lane `i` is `acc[8 j + i]`), each lane does the same
 /// subtraction, multiplication and addition in the same order (no FMA), and the final
 /// reduction repeats [`reduce`]'s pairwise order, so the results are bit-identical to the
