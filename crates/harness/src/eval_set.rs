@@ -60,13 +60,13 @@ impl EvalSet {
         if k == 0 {
             return Err(Error::InvalidK { k, limit: 0 });
         }
-        if let Some(t) = &texts {
-            if t.len() != queries.len() {
-                return Err(Error::invalid(
-                    "eval set texts",
-                    format!("{} texts for {} queries", t.len(), queries.len()),
-                ));
-            }
+        if let Some(t) = &texts
+            && t.len() != queries.len()
+        {
+            return Err(Error::invalid(
+                "eval set texts",
+                format!("{} texts for {} queries", t.len(), queries.len()),
+            ));
         }
         Ok(EvalSet {
             name,

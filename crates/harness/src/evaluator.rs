@@ -277,10 +277,10 @@ impl HnswEvaluator {
             .fingerprints
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((held, fp)) = memo.get(index.as_str()) {
-            if Arc::ptr_eq(held, &base) {
-                return Ok((base, fp.clone()));
-            }
+        if let Some((held, fp)) = memo.get(index.as_str())
+            && Arc::ptr_eq(held, &base)
+        {
+            return Ok((base, fp.clone()));
         }
         let fp = fingerprint(&base);
         memo.insert(index.as_str().to_owned(), (Arc::clone(&base), fp.clone()));
@@ -377,13 +377,13 @@ impl HnswEvaluator {
         let started = Instant::now();
         let searcher = index.searcher(&search_params)?;
         let prepare_secs = started.elapsed().as_secs_f64();
-        if let Some(max_k) = searcher.max_k() {
-            if set.k > max_k {
-                return Err(Error::KExceedsEfSearch {
-                    k: set.k,
-                    ef_search: max_k,
-                });
-            }
+        if let Some(max_k) = searcher.max_k()
+            && set.k > max_k
+        {
+            return Err(Error::KExceedsEfSearch {
+                k: set.k,
+                ef_search: max_k,
+            });
         }
         let (truth, truth_computed) = self.truth(&set, &base, &dataset)?;
         Ok(Prepared {

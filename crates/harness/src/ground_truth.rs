@@ -185,10 +185,10 @@ impl TopK {
     fn push(&mut self, candidate: Candidate) {
         if self.heap.len() < self.capacity {
             self.heap.push(candidate);
-        } else if let Some(mut top) = self.heap.peek_mut() {
-            if candidate < *top {
-                *top = candidate;
-            }
+        } else if let Some(mut top) = self.heap.peek_mut()
+            && candidate < *top
+        {
+            *top = candidate;
         }
     }
 

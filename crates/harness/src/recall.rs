@@ -48,10 +48,10 @@ pub fn tolerant_recall(
             continue;
         }
         seen.push(id);
-        if let Some(row) = base.get(id as usize) {
-            if metric.distance(query, row) <= kth_distance + epsilon {
-                hits += 1;
-            }
+        if let Some(row) = base.get(id as usize)
+            && metric.distance(query, row) <= kth_distance + epsilon
+        {
+            hits += 1;
         }
     }
     hits as f64 / k as f64

@@ -127,7 +127,7 @@ impl Vectors {
         if dim == 0 {
             return Err(Error::invalid(what, "dimension must be at least 1"));
         }
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(Error::invalid(
                 what,
                 format!(

@@ -1277,10 +1277,10 @@ impl Proposer for Frontier {
                 choice = Some((key, picture.point_of(&g, s)));
             }
         }
-        if let Some((_, p)) = choice {
-            if fresh(&lattice, &view, &p) {
-                return Ok(Some(lattice.decode(&p)));
-            }
+        if let Some((_, p)) = choice
+            && fresh(&lattice, &view, &p)
+        {
+            return Ok(Some(lattice.decode(&p)));
         }
 
         // 3. Every candidate is resolved: the nearest unvisited config to the incumbent.

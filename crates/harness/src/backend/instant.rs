@@ -329,13 +329,13 @@ impl InstantDistance {
         let mut builder = Builder::default()
             .ef_construction(ef_construction)
             .seed(options.seed);
-        if let Some(m) = optional_usize(params, M)? {
-            if m != FIXED_M {
-                return Err(Error::BadParam {
-                    name: M.into(),
-                    why: format!("instant-distance fixes M at {FIXED_M}; {m} cannot be built"),
-                });
-            }
+        if let Some(m) = optional_usize(params, M)?
+            && m != FIXED_M
+        {
+            return Err(Error::BadParam {
+                name: M.into(),
+                why: format!("instant-distance fixes M at {FIXED_M}; {m} cannot be built"),
+            });
         }
         if let Some(ml_milli) = optional_usize(params, ML_MILLI)? {
             // ml ≥ 1 makes instant-distance's layer-size loop never end.
@@ -462,10 +462,10 @@ impl IndexBackend for InstantDistance {
     /// Raises `ef_construction` below [`FIXED_M`] to it (see the module docs).
     fn effective_build_params(&self, params: &Params) -> Result<Params> {
         let mut effective = params.clone();
-        if let Some(ef_construction) = optional_usize(params, EF_CONSTRUCTION)? {
-            if ef_construction < FIXED_M {
-                effective.set(EF_CONSTRUCTION, FIXED_M as i64);
-            }
+        if let Some(ef_construction) = optional_usize(params, EF_CONSTRUCTION)?
+            && ef_construction < FIXED_M
+        {
+            effective.set(EF_CONSTRUCTION, FIXED_M as i64);
         }
         Ok(effective)
     }
