@@ -75,7 +75,7 @@ mod portable {
                 } else {
                     x[j] * y[j]
                 };
-                acc[j] = acc[j] + term;
+                acc[j] += term;
             }
         }
         let mut tail = 0.0f32;
