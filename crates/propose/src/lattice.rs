@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use hnswtune_core::{
-    ParamKind, ParamSpec, ParamValue, Params, Phase, SearchSpace, Trial, TrialMetrics,
+    ParamKind, ParamSpec, ParamValue, Params, Phase, Scale, SearchSpace, Trial, TrialMetrics,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -84,6 +84,137 @@ pub(crate) struct Lattice<'a> {
     /// are matched against the specs in one merge walk instead of one map lookup per
     /// spec.
     by_name: Vec<usize>,
+    /// Per spec, how ladder indices map to unit positions.
+    scales: Vec<UnitScale>,
+}
+
+/// How one spec maps ladder indices to unit positions and back: the arithmetic of
+/// [`ParamSpec::to_unit`] and [`ParamSpec::from_unit`], with the logarithms of a log
+/// ladder's bounds taken once per lattice instead of on every call, and without the
+/// round trip through [`ParamValue`]. The same operations on the same numbers, so the
+/// same bits (see the tests).
+#[derive(Clone, Copy, Debug)]
+enum UnitScale {
+    Linear {
+        low: i64,
+        high: i64,
+        step: i64,
+        last: u64,
+    },
+    Log {
+        low: i64,
+        high: i64,
+        step: i64,
+        last: u64,
+        ln_low: f64,
+        ln_high: f64,
+    },
+    /// Levels and categories, spread by index over `n` values.
+    Index { n: u64 },
+}
+
+impl UnitScale {
+    fn of(spec: &ParamSpec) -> Self {
+        let last = spec.cardinality().saturating_sub(1);
+        match spec.kind {
+            ParamKind::Int {
+                low,
+                high,
+                step,
+                scale: Scale::Linear,
+            } => UnitScale::Linear {
+                low,
+                high,
+                step,
+                last,
+            },
+            ParamKind::Int {
+                low,
+                high,
+                step,
+                scale: Scale::Log,
+            } => UnitScale::Log {
+                low,
+                high,
+                step,
+                last,
+                ln_low: (low as f64).ln(),
+                ln_high: (high as f64).ln(),
+            },
+            _ => UnitScale::Index {
+                n: spec.cardinality(),
+            },
+        }
+    }
+
+    /// `spec.to_unit(&spec.value_at(i))` (the index is clamped to the ladder).
+    fn unit(&self, i: u64) -> f64 {
+        match *self {
+            UnitScale::Linear {
+                low,
+                high,
+                step,
+                last,
+            } => {
+                let v = low + step * i.min(last) as i64;
+                if high == low {
+                    0.0
+                } else {
+                    (v - low) as f64 / (high - low) as f64
+                }
+            }
+            UnitScale::Log {
+                low,
+                high,
+                step,
+                last,
+                ln_low,
+                ln_high,
+            } => {
+                let v = low + step * i.min(last) as i64;
+                if high == low {
+                    0.0
+                } else {
+                    ((v as f64).ln() - ln_low) / (ln_high - ln_low)
+                }
+            }
+            UnitScale::Index { n } => {
+                if n <= 1 {
+                    0.0
+                } else {
+                    (i.min(n - 1) as f64 + 0.5) / n as f64
+                }
+            }
+        }
+    }
+
+    /// `spec.index_of(&spec.from_unit(u))`.
+    fn index_at(&self, u: f64) -> u64 {
+        let u = if u.is_finite() {
+            u.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let steps =
+            |x: f64, low: i64, step: i64| ((x - low as f64) / step as f64).round().max(0.0) as u64;
+        match *self {
+            UnitScale::Linear {
+                low,
+                high,
+                step,
+                last,
+            } => steps(low as f64 + u * (high - low) as f64, low, step).min(last),
+            UnitScale::Log {
+                low,
+                step,
+                last,
+                ln_low,
+                ln_high,
+                ..
+            } => steps((ln_low + u * (ln_high - ln_low)).exp(), low, step).min(last),
+            UnitScale::Index { n } => ((u * n as f64).floor() as u64).min(n - 1),
+        }
+    }
 }
 
 impl<'a> Lattice<'a> {
@@ -102,6 +233,7 @@ impl<'a> Lattice<'a> {
                 order.sort_by(|&a, &b| specs[a].name.cmp(&specs[b].name));
                 order
             },
+            scales: space.specs().iter().map(UnitScale::of).collect(),
         }
     }
 
@@ -197,15 +329,16 @@ impl<'a> Lattice<'a> {
     }
 
     /// The position of ladder index `i` of `dim` in `[0, 1]`, honouring the scale.
+    /// The same number as `spec.to_unit(&spec.value_at(i))`, computed without the
+    /// value.
     pub(crate) fn unit(&self, dim: usize, i: u64) -> f64 {
-        let spec = self.spec(dim);
-        spec.to_unit(&spec.value_at(i)).unwrap_or(0.0)
+        self.scales[dim].unit(i)
     }
 
-    /// The ladder index nearest to unit position `u` on `dim`.
+    /// The ladder index nearest to unit position `u` on `dim`: the same index as
+    /// `spec.index_of(&spec.from_unit(u))`, computed without the value.
     pub(crate) fn index_at_unit(&self, dim: usize, u: f64) -> u64 {
-        let spec = self.spec(dim);
-        spec.index_of(&spec.from_unit(u)).unwrap_or(0)
+        self.scales[dim].index_at(u)
     }
 
     /// The ladder index whose value is nearest to `value` (integer specs only; a
@@ -233,11 +366,14 @@ impl<'a> Lattice<'a> {
         }
     }
 
-    /// The numeric value of ladder index `i` of an integer spec.
+    /// The numeric value of ladder index `i` of an integer spec: `spec.value_at(i)`,
+    /// clamped to the ladder the same way, without building the value.
     pub(crate) fn int_value(&self, dim: usize, i: u64) -> Option<i64> {
-        match self.spec(dim).value_at(i) {
-            ParamValue::Int(v) => Some(v),
-            ParamValue::Cat(_) => None,
+        let i = i.min(self.cards[dim].saturating_sub(1));
+        match &self.spec(dim).kind {
+            ParamKind::Int { low, step, .. } => Some(low + step * i as i64),
+            ParamKind::Levels { values } => Some(values[i as usize]),
+            ParamKind::Categorical { .. } => None,
         }
     }
 
@@ -704,5 +840,60 @@ mod tests {
         assert_eq!(near(&visited, &[0, 0]), Some(vec![4, 2]));
         visited.insert(vec![4, 2]);
         assert_eq!(near(&visited, &[0, 0]), None);
+    }
+
+    /// `Lattice::unit` and `Lattice::index_at_unit` give bit for bit what the specs'
+    /// own `to_unit` and `from_unit` give, on every ladder index (and past the end) and
+    /// on every unit position the strategies ask for: dyadic ones to depth 14, each
+    /// index's own unit and its neighbouring floats, and out-of-range ones.
+    #[test]
+    fn unit_scales_match_the_specs_bit_for_bit() {
+        use hnswtune_core::Phase::{Build, Search};
+        let specs = vec![
+            ParamSpec::int("a", 10, 400, 1, Build).log_scale(),
+            ParamSpec::int("b", 10, 200, 1, Search).log_scale(),
+            ParamSpec::int("c", 100, 600, 10, Build),
+            ParamSpec::int("d", 1, 100_000, 1, Search).log_scale(),
+            ParamSpec::int("e", 3, 1000, 7, Search).log_scale(),
+            ParamSpec::int("f", 5, 5, 1, Search).log_scale(),
+            ParamSpec::int("g", 5, 5, 1, Search),
+            ParamSpec::int("h", -50, 77, 3, Search),
+            ParamSpec::int("i", 2, 9, 4, Build).log_scale(),
+            ParamSpec::levels("j", vec![4, 8, 16, 32, 64, 100], Build),
+            ParamSpec::levels("k", vec![7], Build),
+            ParamSpec::categorical("l", ["x", "y", "z"], Search),
+            ParamSpec::categorical("m", ["x"], Search),
+        ];
+        let space = SearchSpace::new(specs).unwrap();
+        let lattice = Lattice::new(&space);
+        for d in 0..lattice.dims() {
+            let spec = lattice.spec(d);
+            let card = lattice.cards[d];
+            let mut units = vec![0.0, 1.0, -0.0, -0.5, 1.5, f64::NAN, f64::INFINITY];
+            units.push(f64::NEG_INFINITY);
+            for depth in 0..=14u32 {
+                let n = 1u64 << depth;
+                units.extend((0..n).map(|j| (2 * j + 1) as f64 / (2 * n) as f64));
+            }
+            for i in 0..card + 2 {
+                let want = spec.to_unit(&spec.value_at(i)).unwrap_or(0.0);
+                let got = lattice.unit(d, i);
+                assert_eq!(got.to_bits(), want.to_bits(), "{} index {i}", spec.name);
+                let value = match spec.value_at(i) {
+                    ParamValue::Int(v) => Some(v),
+                    ParamValue::Cat(_) => None,
+                };
+                assert_eq!(lattice.int_value(d, i), value, "{} index {i}", spec.name);
+                units.push(want);
+                if want > 0.0 {
+                    units.push(f64::from_bits(want.to_bits() - 1));
+                    units.push(f64::from_bits(want.to_bits() + 1));
+                }
+            }
+            for u in units {
+                let want = spec.index_of(&spec.from_unit(u)).unwrap_or(0);
+                assert_eq!(lattice.index_at_unit(d, u), want, "{} unit {u}", spec.name);
+            }
+        }
     }
 }
