@@ -303,6 +303,9 @@ struct Derived {
     /// [`key_of`] every entry, ascending.
     keys: Vec<u128>,
     monotone_card: u64,
+    /// How many groups the space has (the product of the group coordinates'
+    /// cardinalities), when that fits a `u64`.
+    group_count: Option<u64>,
     floors: Floors,
     groups: Groups,
     /// The coarse-to-fine order of each group coordinate, to [`DEPTH_CAP`]: it
@@ -533,6 +536,9 @@ impl Derived {
             entries: Vec::with_capacity(capacity),
             keys: Vec::with_capacity(capacity),
             monotone_card: lattice.cards[m],
+            group_count: gdims
+                .iter()
+                .try_fold(1u64, |acc, &d| acc.checked_mul(lattice.cards[d])),
             floors: Floors {
                 min_recall: ctx.objective.min_recall,
                 clear: ctx.objective.min_recall - recall_margin,
@@ -633,6 +639,16 @@ impl Derived {
         } else if lattice.cardinality() < 1 << 32 && self.entries.len() < 1 << 32 {
             // Plain u64 keys sort faster; every space under 2^32 configs has them, and
             // they are the same numbers as the u128 keys.
+            let n = self.entries.len();
+            if let Some(groups) = self
+                .group_count
+                .filter(|&g| g <= COUNTING_GROUPS_PER_ENTRY * n as u64)
+            {
+                let keys = counting_sorted_keys(&self.entries, groups as usize, self.monotone_card);
+                self.keys.clear();
+                self.keys.extend(keys.into_iter().map(u128::from));
+                return;
+            }
             let mut keys: Vec<u64> = self.keys.iter().map(|&k| k as u64).collect();
             keys.extend(
                 (first..self.entries.len())
@@ -649,6 +665,38 @@ impl Derived {
             self.keys.sort_unstable();
         }
     }
+}
+
+/// The keys are sorted by counting rather than comparison when the space has at most
+/// this many groups per entry: a counting pass costs a few steps per group.
+const COUNTING_GROUPS_PER_ENTRY: u64 = 8;
+
+/// [`key_of`] every entry as a `u64` (the space has fewer than 2^32 configs and
+/// `entries` fewer than 2^32 entries), ascending: one stable counting pass by group,
+/// which keeps history order within a group, then a sort of each group's run, which is
+/// short. `groups` bounds every entry's group rank.
+fn counting_sorted_keys(entries: &[Entry], groups: usize, monotone_card: u64) -> Vec<u64> {
+    let mut starts = vec![0u32; groups + 1];
+    for e in entries {
+        starts[e.group as usize + 1] += 1;
+    }
+    for g in 0..groups {
+        starts[g + 1] += starts[g];
+    }
+    let mut keys = vec![0u64; entries.len()];
+    let mut next = starts.clone();
+    for (i, e) in entries.iter().enumerate() {
+        let at = &mut next[e.group as usize];
+        keys[*at as usize] = key_of(e, i, monotone_card) as u64;
+        *at += 1;
+    }
+    for g in 0..groups {
+        let run = &mut keys[starts[g] as usize..starts[g + 1] as usize];
+        if run.len() > 1 {
+            run.sort_unstable();
+        }
+    }
+    keys
 }
 
 /// What one completed trial contributes.
@@ -1553,6 +1601,34 @@ mod tests {
                 "call {i}: a history of {} trials at {min_recall}",
                 history.len()
             );
+        }
+    }
+
+    /// The counting sort of the keys gives what a comparison sort gives, with repeated
+    /// configs, empty groups and every group in use.
+    #[test]
+    fn counting_sort_matches_a_comparison_sort() {
+        let mut state = 7u64;
+        let mut next = |bound: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % bound
+        };
+        for (groups, card, len) in [(1, 1, 5), (3, 2, 40), (391, 191, 1000), (50, 7, 300)] {
+            let entries: Vec<Entry> = (0..len)
+                .map(|_| Entry {
+                    group: u128::from(next(groups)),
+                    s: next(card),
+                    measured: None,
+                })
+                .collect();
+            let mut want: Vec<u64> = (0..entries.len())
+                .map(|e| key_of(&entries[e], e, card) as u64)
+                .collect();
+            want.sort_unstable();
+            let got = counting_sorted_keys(&entries, groups as usize, card);
+            assert_eq!(got, want, "{groups} groups, {card} values, {len} entries");
         }
     }
 
