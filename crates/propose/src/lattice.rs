@@ -80,12 +80,71 @@ pub(crate) struct Lattice<'a> {
     pub(crate) cards: Vec<u64>,
     /// `true` where the spec is build-time.
     pub(crate) build: Vec<bool>,
-    /// Spec indices sorted by name: a history entry's params (a map sorted by name)
-    /// are matched against the specs in one merge walk instead of one map lookup per
-    /// spec.
-    by_name: Vec<usize>,
+    /// The specs sorted by name, each with its index and its ladder: a history
+    /// entry's params (a map sorted by name) are matched against the specs in one
+    /// merge walk instead of one map lookup per spec.
+    by_name: Vec<(&'a str, usize, Ladder<'a>)>,
     /// Per spec, how ladder indices map to unit positions.
     scales: Vec<UnitScale>,
+}
+
+/// One spec's allowed values, as encoding reads them: the ladder index of a value is
+/// what [`ParamSpec::index_of`] gives, without the checks that only build an error.
+#[derive(Clone, Copy, Debug)]
+enum Ladder<'a> {
+    /// An integer ladder with step 1: the index is the offset from `low`.
+    Unit {
+        low: i64,
+        high: i64,
+    },
+    Int {
+        low: i64,
+        high: i64,
+        step: i64,
+    },
+    Levels(&'a [i64]),
+    Categorical(&'a [String]),
+}
+
+impl<'a> Ladder<'a> {
+    fn of(spec: &'a ParamSpec) -> Self {
+        match &spec.kind {
+            &ParamKind::Int {
+                low, high, step: 1, ..
+            } => Ladder::Unit { low, high },
+            &ParamKind::Int {
+                low, high, step, ..
+            } => Ladder::Int { low, high, step },
+            ParamKind::Levels { values } => Ladder::Levels(values),
+            ParamKind::Categorical { choices } => Ladder::Categorical(choices),
+        }
+    }
+
+    /// The ladder index of `value`, or `None` when the spec does not allow it.
+    #[inline]
+    fn index(&self, value: &ParamValue) -> Option<u64> {
+        match (self, value) {
+            (&Ladder::Unit { low, high }, &ParamValue::Int(v)) => {
+                if v < low || v > high {
+                    return None;
+                }
+                Some((v - low) as u64)
+            }
+            (&Ladder::Int { low, high, step }, &ParamValue::Int(v)) => {
+                if v < low || v > high || (v - low) % step != 0 {
+                    return None;
+                }
+                Some(((v - low) / step) as u64)
+            }
+            (Ladder::Levels(values), ParamValue::Int(v)) => {
+                values.binary_search(v).ok().map(|i| i as u64)
+            }
+            (Ladder::Categorical(choices), ParamValue::Cat(v)) => {
+                choices.iter().position(|c| c == v).map(|i| i as u64)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// How one spec maps ladder indices to unit positions and back: the arithmetic of
@@ -232,6 +291,9 @@ impl<'a> Lattice<'a> {
                 let mut order: Vec<usize> = (0..specs.len()).collect();
                 order.sort_by(|&a, &b| specs[a].name.cmp(&specs[b].name));
                 order
+                    .into_iter()
+                    .map(|k| (specs[k].name.as_str(), k, Ladder::of(&specs[k])))
+                    .collect()
             },
             scales: space.specs().iter().map(UnitScale::of).collect(),
         }
@@ -271,48 +333,24 @@ impl<'a> Lattice<'a> {
     }
 
     fn try_encode_into(&self, params: &Params, point: &mut Vec<u64>) -> Option<()> {
-        let specs = self.space.specs();
         let base = point.len();
-        point.resize(base + specs.len(), 0);
+        point.extend(std::iter::repeat_n(0, self.by_name.len()));
+        let point = &mut point[base..];
         let mut entries = params.iter();
-        for &k in &self.by_name {
-            let spec = &specs[k];
+        for (spec_name, k, ladder) in &self.by_name {
             // Both sides are sorted by name: skip the names the space does not know.
             let value = loop {
                 let (name, value) = entries.next()?;
-                if same_name(name, &spec.name) {
+                if same_name(name, spec_name) {
                     break value;
                 }
-                if name > spec.name.as_str() {
+                if name > *spec_name {
                     return None;
                 }
             };
-            point[base + k] = Self::ladder_index(spec, value)?;
+            point[*k] = ladder.index(value)?;
         }
         Some(())
-    }
-
-    fn ladder_index(spec: &ParamSpec, value: &ParamValue) -> Option<u64> {
-        match (&spec.kind, value) {
-            (
-                ParamKind::Int {
-                    low, high, step, ..
-                },
-                ParamValue::Int(v),
-            ) => {
-                if v < low || v > high || (v - low) % step != 0 {
-                    return None;
-                }
-                Some(((v - low) / step) as u64)
-            }
-            (ParamKind::Levels { values }, ParamValue::Int(v)) => {
-                values.binary_search(v).ok().map(|i| i as u64)
-            }
-            (ParamKind::Categorical { choices }, ParamValue::Cat(v)) => {
-                choices.iter().position(|c| c == v).map(|i| i as u64)
-            }
-            _ => None,
-        }
     }
 
     pub(crate) fn decode(&self, point: &[u64]) -> Params {
