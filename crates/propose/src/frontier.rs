@@ -342,33 +342,61 @@ struct Groups {
     built: Vec<u128>,
 }
 
-/// Appends the run of one group, whose keys are `keys` (ascending), to `visited` and
-/// `summary`; returns its largest clearly infeasible and infeasible values. Repeated
-/// measurements of a config are averaged; the latest one's budgets count.
+/// What [`group_run`] found in one group's run.
+struct Run {
+    /// How many keys the run spans.
+    len: usize,
+    clearly_infeasible: Option<u64>,
+    infeasible: Option<u64>,
+}
+
+/// Appends the run of the group of `keys[0]` (the keys are ascending; the run ends at
+/// the first key of another group) to `visited` and `summary`, and returns its length
+/// and its largest clearly infeasible and infeasible values. Repeated measurements of
+/// a config are averaged; the latest one's budgets count. Within a group the configs
+/// are told apart by their monotone value.
+#[inline(always)]
 fn group_run(
     keys: &[u128],
     entries: &[Entry],
     floors: Floors,
     visited: &mut Vec<u64>,
     summary: &mut Vec<(u64, bool, f64)>,
-) -> (Option<u64>, Option<u64>) {
-    let config_of_key = |k: u128| k >> 32;
+) -> Run {
     let (mut clearly_infeasible, mut infeasible) = (None, None);
+    let Some(&first) = keys.first() else {
+        return Run {
+            len: 0,
+            clearly_infeasible,
+            infeasible,
+        };
+    };
+    let group = entries[entry_of_key(first)].group;
     let mut i = 0;
-    while i < keys.len() {
-        let config = config_of_key(keys[i]);
-        let s = entries[entry_of_key(keys[i])].s;
+    let mut entry = &entries[entry_of_key(first)];
+    loop {
+        let s = entry.s;
         visited.push(s);
         let (mut n, mut recall_sum, mut cost_sum) = (0u32, 0.0f64, 0.0f64);
         let mut last: Option<&Measured> = None;
-        while i < keys.len() && config_of_key(keys[i]) == config {
-            if let Some(measured) = &entries[entry_of_key(keys[i])].measured {
+        let mut next = None;
+        loop {
+            if let Some(measured) = &entry.measured {
                 n += 1;
                 recall_sum += measured.recall;
                 cost_sum += measured.cost;
                 last = Some(measured);
             }
             i += 1;
+            let Some(&key) = keys.get(i) else { break };
+            entry = &entries[entry_of_key(key)];
+            if entry.group != group {
+                break;
+            }
+            if entry.s != s {
+                next = Some(entry);
+                break;
+            }
         }
         if let Some(last) = last {
             let (recall, cost) = if n == 1 {
@@ -385,8 +413,16 @@ fn group_run(
                 infeasible = Some(s);
             }
         }
+        match next {
+            Some(e) => entry = e,
+            None => break,
+        }
     }
-    (clearly_infeasible, infeasible)
+    Run {
+        len: i,
+        clearly_infeasible,
+        infeasible,
+    }
 }
 
 impl Groups {
@@ -407,17 +443,13 @@ impl Groups {
         while i < keys.len() {
             let e = entry_of_key(keys[i]);
             let (p, rank) = (derived.index.point(e), entries[e].group);
-            let mut j = i + 1;
-            while j < keys.len() && entries[entry_of_key(keys[j])].group == rank {
-                j += 1;
-            }
             groups.coords.extend(gdims.iter().map(|&d| p[d]));
             groups.ranks.push(rank);
             groups
                 .built
                 .push(rank_where(lattice, p, |d| lattice.build[d]));
-            let (clearly_infeasible, infeasible) = group_run(
-                &keys[i..j],
+            let run = group_run(
+                &keys[i..],
                 entries,
                 derived.floors,
                 &mut groups.visited,
@@ -426,10 +458,10 @@ impl Groups {
             groups.ends.push((
                 groups.visited.len(),
                 groups.summary.len(),
-                clearly_infeasible,
-                infeasible,
+                run.clearly_infeasible,
+                run.infeasible,
             ));
-            i = j;
+            i += run.len;
         }
         groups.built.sort_unstable();
         groups.built.dedup();
@@ -457,7 +489,11 @@ impl Groups {
             }
             visited.clear();
             summary.clear();
-            let (clearly_infeasible, infeasible) = group_run(
+            let Run {
+                clearly_infeasible,
+                infeasible,
+                ..
+            } = group_run(
                 &keys[lo..hi],
                 entries,
                 derived.floors,
@@ -1229,33 +1265,28 @@ impl Proposer for Frontier {
         let best: Option<(f64, Point)> =
             best_at.map(|(cost, k, s)| (cost, picture.point_of(picture.groups[k].0, s)));
         picture.global = Envelope::new(&cheapest, |s| picture.value(s));
-        let mut suffix = vec![None; picture.groups.len()];
-        let mut running: Option<u64> = None;
-        for i in (0..picture.groups.len()).rev() {
-            let same_partition = i + 1 < picture.groups.len() && {
+        // Both suffix maxima in one backward pass, pushed in reverse (no zeroed
+        // arrays) and turned around.
+        let len = picture.groups.len();
+        let (mut suffix, mut missed) = (Vec::with_capacity(len), Vec::with_capacity(len));
+        let (mut running, mut running_missed): (Option<u64>, Option<u64>) = (None, None);
+        for i in (0..len).rev() {
+            let same_partition = i + 1 < len && {
                 let (a, b) = (&picture.groups[i].0, &picture.groups[i + 1].0);
                 !axis || a[..a.len() - 1] == b[..b.len() - 1]
             };
             if !same_partition {
                 running = None;
+                running_missed = None;
             }
             running = running.max(picture.groups[i].1.clearly_infeasible);
-            suffix[i] = running;
+            running_missed = running_missed.max(picture.groups[i].1.infeasible);
+            suffix.push(running);
+            missed.push(running_missed);
         }
+        suffix.reverse();
+        missed.reverse();
         picture.suffix_infeasible = suffix;
-        let mut missed = vec![None; picture.groups.len()];
-        let mut running: Option<u64> = None;
-        for i in (0..picture.groups.len()).rev() {
-            let same_partition = i + 1 < picture.groups.len() && {
-                let (a, b) = (&picture.groups[i].0, &picture.groups[i + 1].0);
-                !axis || a[..a.len() - 1] == b[..b.len() - 1]
-            };
-            if !same_partition {
-                running = None;
-            }
-            running = running.max(picture.groups[i].1.infeasible);
-            missed[i] = running;
-        }
         picture.suffix_missed = missed;
         let incumbent = best.as_ref().map(|(c, _)| *c);
         let dominated = |bound: f64| incumbent.is_some_and(|c| bound >= c);
