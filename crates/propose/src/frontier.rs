@@ -80,7 +80,6 @@
 //! - Every probe is an unvisited point of the space; `None` only when the space is
 //!   exhausted.
 
-use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use crate::grid::{AxisOrder, first_in_order};
@@ -1012,7 +1011,7 @@ impl Picture<'_, '_> {
         let here = self.axis_unit(self.axis_of(g));
         let measured = |i: &usize| {
             let (h, obs) = &self.groups[*i];
-            *h != g && !obs.summary.is_empty()
+            !same(h, g) && !obs.summary.is_empty()
         };
         let below = (range.start..pos).rev().find(measured);
         let above = (pos..range.end).find(measured);
@@ -1105,7 +1104,7 @@ impl Picture<'_, '_> {
         let obs = self
             .groups
             .get(part.1)
-            .filter(|(h, _)| *h == g)
+            .filter(|(h, _)| same(h, g))
             .map_or(&empty, |(_, o)| o);
         let hi = obs.hi();
         let own_lo = obs
@@ -1273,7 +1272,7 @@ impl Proposer for Frontier {
         for i in (0..len).rev() {
             let same_partition = i + 1 < len && {
                 let (a, b) = (&picture.groups[i].0, &picture.groups[i + 1].0);
-                !axis || a[..a.len() - 1] == b[..b.len() - 1]
+                !axis || same(&a[..a.len() - 1], &b[..b.len() - 1])
             };
             if !same_partition {
                 running = None;
@@ -1306,12 +1305,19 @@ impl Proposer for Frontier {
         }
 
         // 2. Rank the candidate groups.
-        let mut candidates: BTreeSet<Point> = BTreeSet::new();
+        let mut candidates = GroupSet::new(picture.gdims.len());
+        let mut recent = 0usize;
+        let mut g: Point = Vec::with_capacity(picture.gdims.len());
         for (p, _) in view.entries().rev() {
-            if candidates.len() >= self.config.candidate_limit {
+            if recent >= self.config.candidate_limit {
                 break;
             }
-            candidates.insert(picture.group_of(p));
+            g.clear();
+            g.extend(picture.gdims.iter().map(|&d| p[d]));
+            if !candidates.contains(&g) {
+                candidates.push(&g);
+                recent += 1;
+            }
         }
         let axes = &derived.axes;
         unopened_in_order(&picture, axes, self.config.candidate_limit, &mut candidates);
@@ -1322,18 +1328,18 @@ impl Proposer for Frontier {
         let centre = picture.group_of(&lattice.centre());
         let bucket_width = bucket_width(self.config.noise_tolerance);
         let mut choice: Option<(RankKey, Point)> = None;
-        for g in candidates {
-            let part = picture.partition(&g);
-            let plan = picture.plan_in(&g, &part);
+        for g in candidates.sorted() {
+            let part = picture.partition(g);
+            let plan = picture.plan_in(g, &part);
             let Some(s) = plan.probe else { continue };
             let gap = if picture.groups.is_empty() {
-                -centre_distance(&picture, &g, &centre)
+                -centre_distance(&picture, g, &centre)
             } else {
-                picture.gap(&g, &part)
+                picture.gap(g, &part)
             };
             let mut tie = Fnv::new();
             tie.write(self.config.seed);
-            for &i in &g {
+            for &i in g {
                 tie.write(i);
             }
             let depth = g
@@ -1344,7 +1350,7 @@ impl Proposer for Frontier {
                 .unwrap_or(0);
             let key = RankKey {
                 dominated: dominated(plan.bound),
-                new_build: built.binary_search(&picture.build_rank(&g)).is_err(),
+                new_build: built.binary_search(&picture.build_rank(g)).is_err(),
                 bucket: bucket(plan.bound, bucket_width),
                 expected_bucket: bucket(plan.expected, bucket_width),
                 depth,
@@ -1353,7 +1359,7 @@ impl Proposer for Frontier {
                 tie: tie.finish(),
             };
             if choice.as_ref().is_none_or(|(k, _)| key.better_than(k)) {
-                choice = Some((key, picture.point_of(&g, s)));
+                choice = Some((key, picture.point_of(g, s)));
             }
         }
         if let Some((_, p)) = choice {
@@ -1468,11 +1474,11 @@ fn unopened_in_order(
     picture: &Picture<'_, '_>,
     axes: &[AxisOrder],
     limit: usize,
-    out: &mut BTreeSet<Point>,
+    out: &mut GroupSet,
 ) {
     let dims = picture.gdims.len();
     if dims == 0 {
-        out.insert(Vec::new());
+        out.push(&[]);
         return;
     }
     let mut found = 0usize;
@@ -1493,7 +1499,7 @@ fn unopened_in_order(
             if shell == depth {
                 scanned += 1;
                 if picture.obs(&g).is_none() {
-                    out.insert(g.clone());
+                    out.push(&g);
                     found += 1;
                     if found >= limit {
                         return;
@@ -1520,9 +1526,64 @@ fn unopened_in_order(
     }
 }
 
+/// `a == b` for the short coordinate tuples of groups, compared in place: the slice
+/// `==` calls `memcmp`, which costs more than the few words it compares.
+#[inline]
+fn same(a: &[u64], b: &[u64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// A set of groups (coordinate tuples of one width), flat: it visits its groups in
+/// the order a `BTreeSet<Point>` would (ascending, lexicographic, each once) without
+/// an allocation per group.
+struct GroupSet {
+    width: usize,
+    coords: Vec<u64>,
+    /// How many groups were pushed, repeats included.
+    len: usize,
+}
+
+impl GroupSet {
+    fn new(width: usize) -> Self {
+        GroupSet {
+            width,
+            coords: Vec::with_capacity(128 * width),
+            len: 0,
+        }
+    }
+
+    fn get(&self, i: usize) -> &[u64] {
+        &self.coords[i * self.width..(i + 1) * self.width]
+    }
+
+    fn contains(&self, g: &[u64]) -> bool {
+        (0..self.len).any(|i| same(self.get(i), g))
+    }
+
+    fn push(&mut self, g: &[u64]) {
+        self.coords.extend_from_slice(g);
+        self.len += 1;
+    }
+
+    /// Pushes `g` with coordinate `k` set to `v`.
+    fn push_with(&mut self, g: &[u64], k: usize, v: u64) {
+        let at = self.coords.len();
+        self.push(g);
+        self.coords[at + k] = v;
+    }
+
+    /// The distinct groups, ascending.
+    fn sorted(&self) -> impl Iterator<Item = &[u64]> {
+        let mut order: Vec<usize> = (0..self.len).collect();
+        order.sort_unstable_by(|&a, &b| self.get(a).cmp(self.get(b)));
+        order.dedup_by(|a, b| same(self.get(*a), self.get(*b)));
+        order.into_iter().map(|i| self.get(i))
+    }
+}
+
 /// Adds the groups 1, 2, 4, ... steps from `g` along each ordered coordinate, and every
 /// other label of each categorical one.
-fn neighbours(picture: &Picture<'_, '_>, g: &[u64], out: &mut BTreeSet<Point>) {
+fn neighbours(picture: &Picture<'_, '_>, g: &[u64], out: &mut GroupSet) {
     for k in 0..g.len() {
         let d = picture.dim(k);
         let card = picture.lattice.cards[d];
@@ -1534,17 +1595,13 @@ fn neighbours(picture: &Picture<'_, '_>, g: &[u64], out: &mut BTreeSet<Point>) {
                     .flatten()
                     .filter(|&v| v < card)
                 {
-                    let mut n = g.to_vec();
-                    n[k] = v;
-                    out.insert(n);
+                    out.push_with(g, k, v);
                 }
                 step = step.saturating_mul(2);
             }
         } else {
             for v in (0..card.min(64)).filter(|&v| v != g[k]) {
-                let mut n = g.to_vec();
-                n[k] = v;
-                out.insert(n);
+                out.push_with(g, k, v);
             }
         }
     }
