@@ -84,6 +84,8 @@ pub(crate) struct Lattice<'a> {
     /// entry's params (a map sorted by name) are matched against the specs in one
     /// merge walk instead of one map lookup per spec.
     by_name: Vec<(&'a str, usize, Ladder<'a>)>,
+    /// True when `by_name` is in declaration order.
+    declared_by_name: bool,
     /// Per spec, how ladder indices map to unit positions.
     scales: Vec<UnitScale>,
 }
@@ -295,6 +297,10 @@ impl<'a> Lattice<'a> {
                     .map(|k| (specs[k].name.as_str(), k, Ladder::of(&specs[k])))
                     .collect()
             },
+            declared_by_name: space
+                .specs()
+                .windows(2)
+                .all(|w| w[0].name.as_str() < w[1].name.as_str()),
             scales: space.specs().iter().map(UnitScale::of).collect(),
         }
     }
@@ -328,14 +334,18 @@ impl<'a> Lattice<'a> {
 
     /// Appends the point of `params` to `out`; false (with `out` partly written) when
     /// it has none.
+    #[inline]
     pub(crate) fn encode_into(&self, params: &Params, out: &mut Vec<u64>) -> bool {
         self.try_encode_into(params, out).is_some()
     }
 
     fn try_encode_into(&self, params: &Params, point: &mut Vec<u64>) -> Option<()> {
         let base = point.len();
-        point.extend(std::iter::repeat_n(0, self.by_name.len()));
-        let point = &mut point[base..];
+        // When the specs are declared in name order (the HNSW space's are), the walk
+        // meets them in point order and appends; otherwise it fills a zeroed point.
+        if !self.declared_by_name {
+            point.extend(std::iter::repeat_n(0, self.by_name.len()));
+        }
         let mut entries = params.iter();
         for (spec_name, k, ladder) in &self.by_name {
             // Both sides are sorted by name: skip the names the space does not know.
@@ -348,7 +358,12 @@ impl<'a> Lattice<'a> {
                     return None;
                 }
             };
-            point[*k] = ladder.index(value)?;
+            let i = ladder.index(value)?;
+            if self.declared_by_name {
+                point.push(i);
+            } else {
+                point[base + *k] = i;
+            }
         }
         Some(())
     }
