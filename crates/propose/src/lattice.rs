@@ -874,6 +874,53 @@ mod tests {
         assert!(lattice.encode(&off).is_none());
     }
 
+    /// Encoding gives the same points whether or not the specs are declared in name
+    /// order (the walk appends in the first case and fills a zeroed point in the
+    /// other), and follows the projection rule in both.
+    #[test]
+    fn encode_is_the_same_in_either_declaration_order() {
+        use hnswtune_core::Phase::{Build, Search};
+        let specs = || {
+            vec![
+                ParamSpec::int("b_steps", 10, 100, 10, Build),
+                ParamSpec::categorical("c_kind", ["x", "y"], Search),
+                ParamSpec::levels("a_levels", vec![2, 4, 8], Search),
+            ]
+        };
+        let unsorted = SearchSpace::new(specs()).unwrap();
+        let mut sorted_specs = specs();
+        sorted_specs.sort_by(|a, b| a.name.cmp(&b.name));
+        let sorted = SearchSpace::new(sorted_specs).unwrap();
+        let (lu, ls) = (Lattice::new(&unsorted), Lattice::new(&sorted));
+        assert!(ls.declared_by_name && !lu.declared_by_name);
+        for params in [
+            unsorted.default_params(),
+            unsorted.default_params().with("b_steps", 70).with("zz", 1),
+            unsorted.default_params().with("a_levels", 8).with("aa", 3),
+            unsorted.default_params().with("b_steps", 75),
+            unsorted.default_params().with("c_kind", "z"),
+            Params::new().with("b_steps", 20).with("c_kind", "y"),
+        ] {
+            let (pu, ps) = (lu.encode(&params), ls.encode(&params));
+            assert_eq!(
+                pu.is_some(),
+                unsorted.project(&params).is_some(),
+                "{params:?}"
+            );
+            assert_eq!(
+                ps.is_some(),
+                sorted.project(&params).is_some(),
+                "{params:?}"
+            );
+            if let (Some(pu), Some(ps)) = (pu, ps) {
+                assert_eq!(lu.decode(&pu), unsorted.project(&params).unwrap());
+                assert_eq!(ls.decode(&ps), sorted.project(&params).unwrap());
+                // The same indices, in each space's own spec order.
+                assert_eq!(pu, vec![ps[1], ps[2], ps[0]]);
+            }
+        }
+    }
+
     #[test]
     fn nearest_unvisited_prefers_search_moves_and_finds_the_last_point() {
         let space = SearchSpace::hnsw_with_bounds((10, 14), (10, 12)).unwrap();
