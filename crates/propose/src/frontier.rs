@@ -652,16 +652,19 @@ impl Derived {
 
     /// Derives the entries of `index` from `first` on and merges their keys.
     fn add_entries(&mut self, lattice: &Lattice<'_>, first: usize, m: usize, gdims: &[usize]) {
-        for e in first..self.index.len() {
-            let p = self.index.point(e);
-            let group = gdims.iter().fold(0u128, |acc, &d| {
-                acc.wrapping_mul(u128::from(lattice.cards[d]))
-                    .wrapping_add(u128::from(p[d]))
+        let (stamps, entries) = (&self.stamps, &mut self.entries);
+        let cards: Vec<u128> = gdims
+            .iter()
+            .map(|&d| u128::from(lattice.cards[d]))
+            .collect();
+        for (p, position) in self.index.entries_from(first) {
+            let group = gdims.iter().zip(&cards).fold(0u128, |acc, (&d, &card)| {
+                acc.wrapping_mul(card).wrapping_add(u128::from(p[d]))
             });
-            self.entries.push(Entry {
+            entries.push(Entry {
                 group,
                 s: p[m],
-                measured: self.stamps[self.index.position(e)].measured,
+                measured: stamps[position].measured,
             });
         }
         let added = self.entries.len() - first;
@@ -832,7 +835,7 @@ struct Picture<'l, 't> {
     /// Opened groups, sorted by their coordinates.
     groups: Vec<(&'t [u64], GroupObs<'t>)>,
     /// [`Picture::rank`] of each group, aligned with `groups` (ascending).
-    ranks: Vec<u128>,
+    ranks: &'t [u128],
     /// Largest clearly infeasible `s` among the groups of the same partition from this
     /// one on (aligned with `groups`).
     suffix_infeasible: Vec<Option<u64>>,
@@ -905,6 +908,10 @@ impl Picture<'_, '_> {
         if !self.axis || g.is_empty() {
             let j = self.ranks.partition_point(|&r| r <= rank);
             return (pos..j, pos);
+        }
+        if g.len() == 1 {
+            // The axis is the only coordinate: every group is in one partition.
+            return (0..self.ranks.len(), pos);
         }
         // The axis is the last coordinate: a partition is one block of ranks.
         let a = g[g.len() - 1];
@@ -1217,7 +1224,7 @@ impl Proposer for Frontier {
             global: Envelope::default(),
             gdims,
             groups: Vec::new(),
-            ranks: Vec::new(),
+            ranks: &derived.groups.ranks,
             suffix_infeasible: Vec::new(),
             suffix_missed: Vec::new(),
             axis,
@@ -1242,7 +1249,6 @@ impl Proposer for Frontier {
                 (&grouped.coords[k * gl..(k + 1) * gl], obs)
             })
             .collect();
-        picture.ranks.clone_from(&grouped.ranks);
         let (summary_flat, built) = (&grouped.summary, &grouped.built);
         let cheapest: Vec<(u64, f64)> = if axis {
             // Only spaces without a build axis use the cheapest cost per value.
@@ -1575,8 +1581,14 @@ impl GroupSet {
     /// The distinct groups, ascending.
     fn sorted(&self) -> impl Iterator<Item = &[u64]> {
         let mut order: Vec<usize> = (0..self.len).collect();
-        order.sort_unstable_by(|&a, &b| self.get(a).cmp(self.get(b)));
-        order.dedup_by(|a, b| same(self.get(*a), self.get(*b)));
+        if self.width == 1 {
+            // Single coordinates: compare the values themselves.
+            order.sort_unstable_by_key(|&i| self.coords[i]);
+            order.dedup_by_key(|i| self.coords[*i]);
+        } else {
+            order.sort_unstable_by(|&a, &b| self.get(a).cmp(self.get(b)));
+            order.dedup_by(|a, b| same(self.get(*a), self.get(*b)));
+        }
         order.into_iter().map(|i| self.get(i))
     }
 }

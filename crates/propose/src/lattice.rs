@@ -547,9 +547,12 @@ impl HistoryIndex {
         &self.coords[i * self.dims..(i + 1) * self.dims]
     }
 
-    /// The history position of entry `i`.
-    pub(crate) fn position(&self, i: usize) -> usize {
-        self.positions[i]
+    /// The point and history position of every entry from `first` on, in order (the
+    /// space has at least one spec).
+    pub(crate) fn entries_from(&self, first: usize) -> impl Iterator<Item = (&[u64], usize)> {
+        debug_assert!(self.dims > 0, "a space without specs has no points to list");
+        let points = self.coords[first * self.dims..].chunks_exact(self.dims.max(1));
+        points.zip(self.positions[first..].iter().copied())
     }
 }
 
