@@ -438,15 +438,21 @@ impl Groups {
             ends: Vec::with_capacity(capacity),
             built: Vec::with_capacity(capacity),
         };
+        let build: Vec<(usize, u128)> = (0..lattice.dims())
+            .filter(|&d| lattice.build[d])
+            .map(|d| (d, u128::from(lattice.cards[d])))
+            .collect();
         let mut i = 0;
         while i < keys.len() {
             let e = entry_of_key(keys[i]);
             let (p, rank) = (derived.index.point(e), entries[e].group);
             groups.coords.extend(gdims.iter().map(|&d| p[d]));
             groups.ranks.push(rank);
-            groups
-                .built
-                .push(rank_where(lattice, p, |d| lattice.build[d]));
+            // `rank_where(lattice, p, |d| lattice.build[d])`, with the build dims listed once.
+            let built = build.iter().fold(0u128, |acc, &(d, card)| {
+                acc.wrapping_mul(card).wrapping_add(u128::from(p[d]))
+            });
+            groups.built.push(built);
             let run = group_run(
                 &keys[i..],
                 entries,
@@ -1487,6 +1493,27 @@ fn unopened_in_order(
         out.push(&[]);
         return;
     }
+    // The opened groups as a bitmap of ranks when the space has few groups: the scan
+    // asks about many groups, and a bit costs less than a search of the ranks.
+    let groups = picture
+        .gdims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(picture.lattice.cards[d]))
+        .filter(|&n| n <= 1 << 16);
+    let opened: Option<Vec<u64>> = groups.map(|n| {
+        let mut bits = vec![0u64; n.div_ceil(64) as usize];
+        for &r in picture.ranks {
+            bits[(r / 64) as usize] |= 1 << (r % 64);
+        }
+        bits
+    });
+    let is_opened = |g: &[u64]| match &opened {
+        Some(bits) => {
+            let r = picture.rank(g);
+            bits[(r / 64) as usize] & (1 << (r % 64)) != 0
+        }
+        None => picture.obs(g).is_some(),
+    };
     let mut found = 0usize;
     let mut depth = 0u32;
     let mut scanned = 0usize;
@@ -1504,7 +1531,7 @@ fn unopened_in_order(
                 .unwrap_or(0);
             if shell == depth {
                 scanned += 1;
-                if picture.obs(&g).is_none() {
+                if !is_opened(&g) {
                     out.push(&g);
                     found += 1;
                     if found >= limit {
