@@ -664,9 +664,13 @@ impl Derived {
             .map(|&d| u128::from(lattice.cards[d]))
             .collect();
         for (p, position) in self.index.entries_from(first) {
-            let group = gdims.iter().zip(&cards).fold(0u128, |acc, (&d, &card)| {
-                acc.wrapping_mul(card).wrapping_add(u128::from(p[d]))
-            });
+            let group = match gdims {
+                // One group coordinate (the HNSW space): its index is the rank.
+                &[d] => u128::from(p[d]),
+                _ => gdims.iter().zip(&cards).fold(0u128, |acc, (&d, &card)| {
+                    acc.wrapping_mul(card).wrapping_add(u128::from(p[d]))
+                }),
+            };
             entries.push(Entry {
                 group,
                 s: p[m],
@@ -900,6 +904,9 @@ impl Picture<'_, '_> {
 
     /// The mixed-radix rank of group coordinates: rank order is coordinate order.
     fn rank(&self, g: &[u64]) -> u128 {
+        if let &[i] = g {
+            return u128::from(i);
+        }
         g.iter().zip(&self.gdims).fold(0u128, |acc, (&i, &d)| {
             acc.wrapping_mul(u128::from(self.lattice.cards[d]))
                 .wrapping_add(u128::from(i))
