@@ -449,9 +449,12 @@ impl Groups {
             groups.coords.extend(gdims.iter().map(|&d| p[d]));
             groups.ranks.push(rank);
             // `rank_where(lattice, p, |d| lattice.build[d])`, with the build dims listed once.
-            let built = build.iter().fold(0u128, |acc, &(d, card)| {
-                acc.wrapping_mul(card).wrapping_add(u128::from(p[d]))
-            });
+            let built = match build[..] {
+                [(d, _)] => u128::from(p[d]),
+                _ => build.iter().fold(0u128, |acc, &(d, card)| {
+                    acc.wrapping_mul(card).wrapping_add(u128::from(p[d]))
+                }),
+            };
             groups.built.push(built);
             let run = group_run(
                 &keys[i..],
@@ -881,6 +884,14 @@ impl Picture<'_, '_> {
     /// building the point. The monotone dim is search-time, so every build-time dim
     /// is a group coordinate.
     fn build_rank(&self, g: &[u64]) -> u128 {
+        if let (&[i], &[d]) = (g, &self.gdims[..]) {
+            // One group coordinate: the only dim that can be build-time.
+            return if self.lattice.build[d] {
+                u128::from(i)
+            } else {
+                0
+            };
+        }
         (0..self.lattice.dims())
             .filter(|&d| self.lattice.build[d])
             .fold(0u128, |acc, d| {
