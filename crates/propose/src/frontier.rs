@@ -370,40 +370,35 @@ fn group_run(
             infeasible,
         };
     };
-    let group = entries[entry_of_key(first)].group;
-    let mut i = 0;
     let mut entry = &entries[entry_of_key(first)];
+    let group = entry.group;
+    let mut i = 0;
     loop {
         let s = entry.s;
         visited.push(s);
         let (mut n, mut recall_sum, mut cost_sum) = (0u32, 0.0f64, 0.0f64);
-        let mut last: Option<&Measured> = None;
-        let mut next = None;
+        let mut within_budgets = false;
         loop {
             if let Some(measured) = &entry.measured {
                 n += 1;
                 recall_sum += measured.recall;
                 cost_sum += measured.cost;
-                last = Some(measured);
+                within_budgets = measured.within_budgets;
             }
             i += 1;
             let Some(&key) = keys.get(i) else { break };
             entry = &entries[entry_of_key(key)];
-            if entry.group != group {
-                break;
-            }
-            if entry.s != s {
-                next = Some(entry);
+            if entry.group != group || entry.s != s {
                 break;
             }
         }
-        if let Some(last) = last {
+        if n > 0 {
             let (recall, cost) = if n == 1 {
                 (recall_sum, cost_sum)
             } else {
                 (recall_sum / f64::from(n), cost_sum / f64::from(n))
             };
-            let feasible = recall >= floors.min_recall && last.within_budgets;
+            let feasible = recall >= floors.min_recall && within_budgets;
             summary.push((s, feasible, cost));
             if recall < floors.clear {
                 clearly_infeasible = Some(s);
@@ -412,9 +407,8 @@ fn group_run(
                 infeasible = Some(s);
             }
         }
-        match next {
-            Some(e) => entry = e,
-            None => break,
+        if i == keys.len() || entry.group != group {
+            break;
         }
     }
     Run {
