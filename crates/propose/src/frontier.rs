@@ -1602,6 +1602,9 @@ impl GroupSet {
     }
 
     fn contains(&self, g: &[u64]) -> bool {
+        if self.width == 1 && g.len() == 1 {
+            return self.coords.contains(&g[0]);
+        }
         (0..self.len).any(|i| same(self.get(i), g))
     }
 
