@@ -1277,16 +1277,21 @@ impl Proposer for Frontier {
             cheapest.dedup_by_key(|c| c.0);
             cheapest
         };
-        let mut best_at: Option<(f64, usize, u64)> = None;
-        for (k, (_, obs)) in picture.groups.iter().enumerate() {
-            for &(s, feasible, cost) in obs.summary {
-                if feasible && best_at.is_none_or(|(b, ..)| cost < b) {
-                    best_at = Some((cost, k, s));
-                }
+        // The cheapest feasible config, the first one in group order on a tie: one pass
+        // over the flat summaries, then the group whose run holds it.
+        let mut best_at: Option<(f64, usize)> = None;
+        for (j, &(_, feasible, cost)) in summary_flat.iter().enumerate() {
+            if feasible && best_at.is_none_or(|(b, _)| cost < b) {
+                best_at = Some((cost, j));
             }
         }
-        let best: Option<(f64, Point)> =
-            best_at.map(|(cost, k, s)| (cost, picture.point_of(picture.groups[k].0, s)));
+        let best: Option<(f64, Point)> = best_at.map(|(cost, j)| {
+            let k = grouped.ends.partition_point(|end| end.1 <= j);
+            (
+                cost,
+                picture.point_of(picture.groups[k].0, summary_flat[j].0),
+            )
+        });
         picture.global = Envelope::new(&cheapest, |s| picture.value(s));
         // Both suffix maxima in one backward pass, pushed in reverse (no zeroed
         // arrays) and turned around.
@@ -1356,6 +1361,18 @@ impl Proposer for Frontier {
             let part = picture.partition(g);
             let plan = picture.plan_in(g, &part);
             let Some(s) = plan.probe else { continue };
+            let (is_dominated, new_build) = (
+                dominated(plan.bound),
+                built.binary_search(&picture.build_rank(g)).is_err(),
+            );
+            // The key's first fields already lose to the choice so far: the rest of it
+            // cannot change that.
+            if choice
+                .as_ref()
+                .is_some_and(|(k, _)| (k.dominated, k.new_build) < (is_dominated, new_build))
+            {
+                continue;
+            }
             let gap = if picture.groups.is_empty() {
                 -centre_distance(&picture, g, &centre)
             } else {
@@ -1373,8 +1390,8 @@ impl Proposer for Frontier {
                 .max()
                 .unwrap_or(0);
             let key = RankKey {
-                dominated: dominated(plan.bound),
-                new_build: built.binary_search(&picture.build_rank(g)).is_err(),
+                dominated: is_dominated,
+                new_build,
                 bucket: bucket(plan.bound, bucket_width),
                 expected_bucket: bucket(plan.expected, bucket_width),
                 depth,
