@@ -1546,6 +1546,31 @@ fn unopened_in_order(
     let mut found = 0usize;
     let mut depth = 0u32;
     let mut scanned = 0usize;
+    if let [axis] = axes {
+        // One coordinate: the values of depth `depth` are the last ones its order
+        // added, so each depth reads only those (the general scan below visits the
+        // same values in the same order, skipping the shallower ones).
+        loop {
+            let from = depth.checked_sub(1).map_or(0, |d| axis.up_to(d).len());
+            for &i in &axis.up_to(depth)[from..] {
+                scanned += 1;
+                if !is_opened(&[i]) {
+                    out.push(&[i]);
+                    found += 1;
+                    if found >= limit {
+                        return;
+                    }
+                }
+            }
+            if axis.complete_at(depth)
+                || scanned > picture.groups.len() + 4 * limit
+                || depth >= DEPTH_CAP
+            {
+                return;
+            }
+            depth += 1;
+        }
+    }
     let mut g: Point = vec![0; dims];
     loop {
         let lists: Vec<&[u64]> = axes.iter().map(|a| a.up_to(depth)).collect();
