@@ -80,7 +80,6 @@
 //! - Every probe is an unvisited point of the space; `None` only when the space is
 //!   exhausted.
 
-use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use crate::grid::{AxisOrder, first_in_order};
@@ -303,6 +302,9 @@ struct Derived {
     /// [`key_of`] every entry, ascending.
     keys: Vec<u128>,
     monotone_card: u64,
+    /// How many groups the space has (the product of the group coordinates'
+    /// cardinalities), when that fits a `u64`.
+    group_count: Option<u64>,
     floors: Floors,
     groups: Groups,
     /// The coarse-to-fine order of each group coordinate, to [`DEPTH_CAP`]: it
@@ -339,41 +341,64 @@ struct Groups {
     built: Vec<u128>,
 }
 
-/// Appends the run of one group, whose keys are `keys` (ascending), to `visited` and
-/// `summary`; returns its largest clearly infeasible and infeasible values. Repeated
-/// measurements of a config are averaged; the latest one's budgets count.
+/// What [`group_run`] found in one group's run.
+struct Run {
+    /// How many keys the run spans.
+    len: usize,
+    clearly_infeasible: Option<u64>,
+    infeasible: Option<u64>,
+}
+
+/// Appends the run of the group of `keys[0]` (the keys are ascending; the run ends at
+/// the first key of another group) to `visited` and `summary`, and returns its length
+/// and its largest clearly infeasible and infeasible values. Repeated measurements of
+/// a config are averaged; the latest one's budgets count. Within a group the configs
+/// are told apart by their monotone value.
+#[inline(always)]
 fn group_run(
     keys: &[u128],
     entries: &[Entry],
     floors: Floors,
     visited: &mut Vec<u64>,
     summary: &mut Vec<(u64, bool, f64)>,
-) -> (Option<u64>, Option<u64>) {
-    let config_of_key = |k: u128| k >> 32;
+) -> Run {
     let (mut clearly_infeasible, mut infeasible) = (None, None);
+    let Some(&first) = keys.first() else {
+        return Run {
+            len: 0,
+            clearly_infeasible,
+            infeasible,
+        };
+    };
+    let mut entry = &entries[entry_of_key(first)];
+    let group = entry.group;
     let mut i = 0;
-    while i < keys.len() {
-        let config = config_of_key(keys[i]);
-        let s = entries[entry_of_key(keys[i])].s;
+    loop {
+        let s = entry.s;
         visited.push(s);
         let (mut n, mut recall_sum, mut cost_sum) = (0u32, 0.0f64, 0.0f64);
-        let mut last: Option<&Measured> = None;
-        while i < keys.len() && config_of_key(keys[i]) == config {
-            if let Some(measured) = &entries[entry_of_key(keys[i])].measured {
+        let mut within_budgets = false;
+        loop {
+            if let Some(measured) = &entry.measured {
                 n += 1;
                 recall_sum += measured.recall;
                 cost_sum += measured.cost;
-                last = Some(measured);
+                within_budgets = measured.within_budgets;
             }
             i += 1;
+            let Some(&key) = keys.get(i) else { break };
+            entry = &entries[entry_of_key(key)];
+            if entry.group != group || entry.s != s {
+                break;
+            }
         }
-        if let Some(last) = last {
+        if n > 0 {
             let (recall, cost) = if n == 1 {
                 (recall_sum, cost_sum)
             } else {
                 (recall_sum / f64::from(n), cost_sum / f64::from(n))
             };
-            let feasible = recall >= floors.min_recall && last.within_budgets;
+            let feasible = recall >= floors.min_recall && within_budgets;
             summary.push((s, feasible, cost));
             if recall < floors.clear {
                 clearly_infeasible = Some(s);
@@ -382,8 +407,15 @@ fn group_run(
                 infeasible = Some(s);
             }
         }
+        if i == keys.len() || entry.group != group {
+            break;
+        }
     }
-    (clearly_infeasible, infeasible)
+    Run {
+        len: i,
+        clearly_infeasible,
+        infeasible,
+    }
 }
 
 impl Groups {
@@ -400,21 +432,26 @@ impl Groups {
             ends: Vec::with_capacity(capacity),
             built: Vec::with_capacity(capacity),
         };
+        let build: Vec<(usize, u128)> = (0..lattice.dims())
+            .filter(|&d| lattice.build[d])
+            .map(|d| (d, u128::from(lattice.cards[d])))
+            .collect();
         let mut i = 0;
         while i < keys.len() {
             let e = entry_of_key(keys[i]);
             let (p, rank) = (derived.index.point(e), entries[e].group);
-            let mut j = i + 1;
-            while j < keys.len() && entries[entry_of_key(keys[j])].group == rank {
-                j += 1;
-            }
             groups.coords.extend(gdims.iter().map(|&d| p[d]));
             groups.ranks.push(rank);
-            groups
-                .built
-                .push(rank_where(lattice, p, |d| lattice.build[d]));
-            let (clearly_infeasible, infeasible) = group_run(
-                &keys[i..j],
+            // `rank_where(lattice, p, |d| lattice.build[d])`, with the build dims listed once.
+            let built = match build[..] {
+                [(d, _)] => u128::from(p[d]),
+                _ => build.iter().fold(0u128, |acc, &(d, card)| {
+                    acc.wrapping_mul(card).wrapping_add(u128::from(p[d]))
+                }),
+            };
+            groups.built.push(built);
+            let run = group_run(
+                &keys[i..],
                 entries,
                 derived.floors,
                 &mut groups.visited,
@@ -423,10 +460,10 @@ impl Groups {
             groups.ends.push((
                 groups.visited.len(),
                 groups.summary.len(),
-                clearly_infeasible,
-                infeasible,
+                run.clearly_infeasible,
+                run.infeasible,
             ));
-            i = j;
+            i += run.len;
         }
         groups.built.sort_unstable();
         groups.built.dedup();
@@ -454,7 +491,11 @@ impl Groups {
             }
             visited.clear();
             summary.clear();
-            let (clearly_infeasible, infeasible) = group_run(
+            let Run {
+                clearly_infeasible,
+                infeasible,
+                ..
+            } = group_run(
                 &keys[lo..hi],
                 entries,
                 derived.floors,
@@ -533,6 +574,9 @@ impl Derived {
             entries: Vec::with_capacity(capacity),
             keys: Vec::with_capacity(capacity),
             monotone_card: lattice.cards[m],
+            group_count: gdims
+                .iter()
+                .try_fold(1u64, |acc, &d| acc.checked_mul(lattice.cards[d])),
             floors: Floors {
                 min_recall: ctx.objective.min_recall,
                 clear: ctx.objective.min_recall - recall_margin,
@@ -611,16 +655,23 @@ impl Derived {
 
     /// Derives the entries of `index` from `first` on and merges their keys.
     fn add_entries(&mut self, lattice: &Lattice<'_>, first: usize, m: usize, gdims: &[usize]) {
-        for e in first..self.index.len() {
-            let p = self.index.point(e);
-            let group = gdims.iter().fold(0u128, |acc, &d| {
-                acc.wrapping_mul(u128::from(lattice.cards[d]))
-                    .wrapping_add(u128::from(p[d]))
-            });
-            self.entries.push(Entry {
+        let (stamps, entries) = (&self.stamps, &mut self.entries);
+        let cards: Vec<u128> = gdims
+            .iter()
+            .map(|&d| u128::from(lattice.cards[d]))
+            .collect();
+        for (p, position) in self.index.entries_from(first) {
+            let group = match gdims {
+                // One group coordinate (the HNSW space): its index is the rank.
+                &[d] => u128::from(p[d]),
+                _ => gdims.iter().zip(&cards).fold(0u128, |acc, (&d, &card)| {
+                    acc.wrapping_mul(card).wrapping_add(u128::from(p[d]))
+                }),
+            };
+            entries.push(Entry {
                 group,
                 s: p[m],
-                measured: self.stamps[self.index.position(e)].measured,
+                measured: stamps[position].measured,
             });
         }
         let added = self.entries.len() - first;
@@ -633,6 +684,16 @@ impl Derived {
         } else if lattice.cardinality() < 1 << 32 && self.entries.len() < 1 << 32 {
             // Plain u64 keys sort faster; every space under 2^32 configs has them, and
             // they are the same numbers as the u128 keys.
+            let n = self.entries.len();
+            if let Some(groups) = self
+                .group_count
+                .filter(|&g| g <= COUNTING_GROUPS_PER_ENTRY * n as u64)
+            {
+                let keys = counting_sorted_keys(&self.entries, groups as usize, self.monotone_card);
+                self.keys.clear();
+                self.keys.extend(keys.into_iter().map(u128::from));
+                return;
+            }
             let mut keys: Vec<u64> = self.keys.iter().map(|&k| k as u64).collect();
             keys.extend(
                 (first..self.entries.len())
@@ -649,6 +710,38 @@ impl Derived {
             self.keys.sort_unstable();
         }
     }
+}
+
+/// The keys are sorted by counting rather than comparison when the space has at most
+/// this many groups per entry: a counting pass costs a few steps per group.
+const COUNTING_GROUPS_PER_ENTRY: u64 = 8;
+
+/// [`key_of`] every entry as a `u64` (the space has fewer than 2^32 configs and
+/// `entries` fewer than 2^32 entries), ascending: one stable counting pass by group,
+/// which keeps history order within a group, then a sort of each group's run, which is
+/// short. `groups` bounds every entry's group rank.
+fn counting_sorted_keys(entries: &[Entry], groups: usize, monotone_card: u64) -> Vec<u64> {
+    let mut starts = vec![0u32; groups + 1];
+    for e in entries {
+        starts[e.group as usize + 1] += 1;
+    }
+    for g in 0..groups {
+        starts[g + 1] += starts[g];
+    }
+    let mut keys = vec![0u64; entries.len()];
+    let mut next = starts.clone();
+    for (i, e) in entries.iter().enumerate() {
+        let at = &mut next[e.group as usize];
+        keys[*at as usize] = key_of(e, i, monotone_card) as u64;
+        *at += 1;
+    }
+    for g in 0..groups {
+        let run = &mut keys[starts[g] as usize..starts[g + 1] as usize];
+        if run.len() > 1 {
+            run.sort_unstable();
+        }
+    }
+    keys
 }
 
 /// What one completed trial contributes.
@@ -749,7 +842,7 @@ struct Picture<'l, 't> {
     /// Opened groups, sorted by their coordinates.
     groups: Vec<(&'t [u64], GroupObs<'t>)>,
     /// [`Picture::rank`] of each group, aligned with `groups` (ascending).
-    ranks: Vec<u128>,
+    ranks: &'t [u128],
     /// Largest clearly infeasible `s` among the groups of the same partition from this
     /// one on (aligned with `groups`).
     suffix_infeasible: Vec<Option<u64>>,
@@ -785,6 +878,14 @@ impl Picture<'_, '_> {
     /// building the point. The monotone dim is search-time, so every build-time dim
     /// is a group coordinate.
     fn build_rank(&self, g: &[u64]) -> u128 {
+        if let (&[i], &[d]) = (g, &self.gdims[..]) {
+            // One group coordinate: the only dim that can be build-time.
+            return if self.lattice.build[d] {
+                u128::from(i)
+            } else {
+                0
+            };
+        }
         (0..self.lattice.dims())
             .filter(|&d| self.lattice.build[d])
             .fold(0u128, |acc, d| {
@@ -808,6 +909,9 @@ impl Picture<'_, '_> {
 
     /// The mixed-radix rank of group coordinates: rank order is coordinate order.
     fn rank(&self, g: &[u64]) -> u128 {
+        if let &[i] = g {
+            return u128::from(i);
+        }
         g.iter().zip(&self.gdims).fold(0u128, |acc, (&i, &d)| {
             acc.wrapping_mul(u128::from(self.lattice.cards[d]))
                 .wrapping_add(u128::from(i))
@@ -822,6 +926,10 @@ impl Picture<'_, '_> {
         if !self.axis || g.is_empty() {
             let j = self.ranks.partition_point(|&r| r <= rank);
             return (pos..j, pos);
+        }
+        if g.len() == 1 {
+            // The axis is the only coordinate: every group is in one partition.
+            return (0..self.ranks.len(), pos);
         }
         // The axis is the last coordinate: a partition is one block of ranks.
         let a = g[g.len() - 1];
@@ -928,7 +1036,7 @@ impl Picture<'_, '_> {
         let here = self.axis_unit(self.axis_of(g));
         let measured = |i: &usize| {
             let (h, obs) = &self.groups[*i];
-            *h != g && !obs.summary.is_empty()
+            !same(h, g) && !obs.summary.is_empty()
         };
         let below = (range.start..pos).rev().find(measured);
         let above = (pos..range.end).find(measured);
@@ -1021,7 +1129,7 @@ impl Picture<'_, '_> {
         let obs = self
             .groups
             .get(part.1)
-            .filter(|(h, _)| *h == g)
+            .filter(|(h, _)| same(h, g))
             .map_or(&empty, |(_, o)| o);
         let hi = obs.hi();
         let own_lo = obs
@@ -1134,7 +1242,7 @@ impl Proposer for Frontier {
             global: Envelope::default(),
             gdims,
             groups: Vec::new(),
-            ranks: Vec::new(),
+            ranks: &derived.groups.ranks,
             suffix_infeasible: Vec::new(),
             suffix_missed: Vec::new(),
             axis,
@@ -1159,7 +1267,6 @@ impl Proposer for Frontier {
                 (&grouped.coords[k * gl..(k + 1) * gl], obs)
             })
             .collect();
-        picture.ranks.clone_from(&grouped.ranks);
         let (summary_flat, built) = (&grouped.summary, &grouped.built);
         let cheapest: Vec<(u64, f64)> = if axis {
             // Only spaces without a build axis use the cheapest cost per value.
@@ -1170,44 +1277,44 @@ impl Proposer for Frontier {
             cheapest.dedup_by_key(|c| c.0);
             cheapest
         };
-        let mut best_at: Option<(f64, usize, u64)> = None;
-        for (k, (_, obs)) in picture.groups.iter().enumerate() {
-            for &(s, feasible, cost) in obs.summary {
-                if feasible && best_at.is_none_or(|(b, ..)| cost < b) {
-                    best_at = Some((cost, k, s));
-                }
+        // The cheapest feasible config, the first one in group order on a tie: one pass
+        // over the flat summaries, then the group whose run holds it.
+        let mut best_at: Option<(f64, usize)> = None;
+        for (j, &(_, feasible, cost)) in summary_flat.iter().enumerate() {
+            if feasible && best_at.is_none_or(|(b, _)| cost < b) {
+                best_at = Some((cost, j));
             }
         }
-        let best: Option<(f64, Point)> =
-            best_at.map(|(cost, k, s)| (cost, picture.point_of(picture.groups[k].0, s)));
+        let best: Option<(f64, Point)> = best_at.map(|(cost, j)| {
+            let k = grouped.ends.partition_point(|end| end.1 <= j);
+            (
+                cost,
+                picture.point_of(picture.groups[k].0, summary_flat[j].0),
+            )
+        });
         picture.global = Envelope::new(&cheapest, |s| picture.value(s));
-        let mut suffix = vec![None; picture.groups.len()];
-        let mut running: Option<u64> = None;
-        for i in (0..picture.groups.len()).rev() {
-            let same_partition = i + 1 < picture.groups.len() && {
+        // Both suffix maxima in one backward pass, pushed in reverse (no zeroed
+        // arrays) and turned around.
+        let len = picture.groups.len();
+        let (mut suffix, mut missed) = (Vec::with_capacity(len), Vec::with_capacity(len));
+        let (mut running, mut running_missed): (Option<u64>, Option<u64>) = (None, None);
+        for i in (0..len).rev() {
+            let same_partition = i + 1 < len && {
                 let (a, b) = (&picture.groups[i].0, &picture.groups[i + 1].0);
-                !axis || a[..a.len() - 1] == b[..b.len() - 1]
+                !axis || same(&a[..a.len() - 1], &b[..b.len() - 1])
             };
             if !same_partition {
                 running = None;
+                running_missed = None;
             }
             running = running.max(picture.groups[i].1.clearly_infeasible);
-            suffix[i] = running;
+            running_missed = running_missed.max(picture.groups[i].1.infeasible);
+            suffix.push(running);
+            missed.push(running_missed);
         }
+        suffix.reverse();
+        missed.reverse();
         picture.suffix_infeasible = suffix;
-        let mut missed = vec![None; picture.groups.len()];
-        let mut running: Option<u64> = None;
-        for i in (0..picture.groups.len()).rev() {
-            let same_partition = i + 1 < picture.groups.len() && {
-                let (a, b) = (&picture.groups[i].0, &picture.groups[i + 1].0);
-                !axis || a[..a.len() - 1] == b[..b.len() - 1]
-            };
-            if !same_partition {
-                running = None;
-            }
-            running = running.max(picture.groups[i].1.infeasible);
-            missed[i] = running;
-        }
         picture.suffix_missed = missed;
         let incumbent = best.as_ref().map(|(c, _)| *c);
         let dominated = |bound: f64| incumbent.is_some_and(|c| bound >= c);
@@ -1227,12 +1334,19 @@ impl Proposer for Frontier {
         }
 
         // 2. Rank the candidate groups.
-        let mut candidates: BTreeSet<Point> = BTreeSet::new();
+        let mut candidates = GroupSet::new(picture.gdims.len());
+        let mut recent = 0usize;
+        let mut g: Point = Vec::with_capacity(picture.gdims.len());
         for (p, _) in view.entries().rev() {
-            if candidates.len() >= self.config.candidate_limit {
+            if recent >= self.config.candidate_limit {
                 break;
             }
-            candidates.insert(picture.group_of(p));
+            g.clear();
+            g.extend(picture.gdims.iter().map(|&d| p[d]));
+            if !candidates.contains(&g) {
+                candidates.push(&g);
+                recent += 1;
+            }
         }
         let axes = &derived.axes;
         unopened_in_order(&picture, axes, self.config.candidate_limit, &mut candidates);
@@ -1243,18 +1357,30 @@ impl Proposer for Frontier {
         let centre = picture.group_of(&lattice.centre());
         let bucket_width = bucket_width(self.config.noise_tolerance);
         let mut choice: Option<(RankKey, Point)> = None;
-        for g in candidates {
-            let part = picture.partition(&g);
-            let plan = picture.plan_in(&g, &part);
+        for g in candidates.sorted() {
+            let part = picture.partition(g);
+            let plan = picture.plan_in(g, &part);
             let Some(s) = plan.probe else { continue };
+            let (is_dominated, new_build) = (
+                dominated(plan.bound),
+                built.binary_search(&picture.build_rank(g)).is_err(),
+            );
+            // The key's first fields already lose to the choice so far: the rest of it
+            // cannot change that.
+            if choice
+                .as_ref()
+                .is_some_and(|(k, _)| (k.dominated, k.new_build) < (is_dominated, new_build))
+            {
+                continue;
+            }
             let gap = if picture.groups.is_empty() {
-                -centre_distance(&picture, &g, &centre)
+                -centre_distance(&picture, g, &centre)
             } else {
-                picture.gap(&g, &part)
+                picture.gap(g, &part)
             };
             let mut tie = Fnv::new();
             tie.write(self.config.seed);
-            for &i in &g {
+            for &i in g {
                 tie.write(i);
             }
             let depth = g
@@ -1264,8 +1390,8 @@ impl Proposer for Frontier {
                 .max()
                 .unwrap_or(0);
             let key = RankKey {
-                dominated: dominated(plan.bound),
-                new_build: built.binary_search(&picture.build_rank(&g)).is_err(),
+                dominated: is_dominated,
+                new_build,
                 bucket: bucket(plan.bound, bucket_width),
                 expected_bucket: bucket(plan.expected, bucket_width),
                 depth,
@@ -1274,7 +1400,7 @@ impl Proposer for Frontier {
                 tie: tie.finish(),
             };
             if choice.as_ref().is_none_or(|(k, _)| key.better_than(k)) {
-                choice = Some((key, picture.point_of(&g, s)));
+                choice = Some((key, picture.point_of(g, s)));
             }
         }
         if let Some((_, p)) = choice
@@ -1389,16 +1515,62 @@ fn unopened_in_order(
     picture: &Picture<'_, '_>,
     axes: &[AxisOrder],
     limit: usize,
-    out: &mut BTreeSet<Point>,
+    out: &mut GroupSet,
 ) {
     let dims = picture.gdims.len();
     if dims == 0 {
-        out.insert(Vec::new());
+        out.push(&[]);
         return;
     }
+    // The opened groups as a bitmap of ranks when the space has few groups: the scan
+    // asks about many groups, and a bit costs less than a search of the ranks.
+    let groups = picture
+        .gdims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(picture.lattice.cards[d]))
+        .filter(|&n| n <= 1 << 16);
+    let opened: Option<Vec<u64>> = groups.map(|n| {
+        let mut bits = vec![0u64; n.div_ceil(64) as usize];
+        for &r in picture.ranks {
+            bits[(r / 64) as usize] |= 1 << (r % 64);
+        }
+        bits
+    });
+    let is_opened = |g: &[u64]| match &opened {
+        Some(bits) => {
+            let r = picture.rank(g);
+            bits[(r / 64) as usize] & (1 << (r % 64)) != 0
+        }
+        None => picture.obs(g).is_some(),
+    };
     let mut found = 0usize;
     let mut depth = 0u32;
     let mut scanned = 0usize;
+    if let [axis] = axes {
+        // One coordinate: the values of depth `depth` are the last ones its order
+        // added, so each depth reads only those (the general scan below visits the
+        // same values in the same order, skipping the shallower ones).
+        loop {
+            let from = depth.checked_sub(1).map_or(0, |d| axis.up_to(d).len());
+            for &i in &axis.up_to(depth)[from..] {
+                scanned += 1;
+                if !is_opened(&[i]) {
+                    out.push(&[i]);
+                    found += 1;
+                    if found >= limit {
+                        return;
+                    }
+                }
+            }
+            if axis.complete_at(depth)
+                || scanned > picture.groups.len() + 4 * limit
+                || depth >= DEPTH_CAP
+            {
+                return;
+            }
+            depth += 1;
+        }
+    }
     let mut g: Point = vec![0; dims];
     loop {
         let lists: Vec<&[u64]> = axes.iter().map(|a| a.up_to(depth)).collect();
@@ -1413,8 +1585,8 @@ fn unopened_in_order(
                 .unwrap_or(0);
             if shell == depth {
                 scanned += 1;
-                if picture.obs(&g).is_none() {
-                    out.insert(g.clone());
+                if !is_opened(&g) {
+                    out.push(&g);
                     found += 1;
                     if found >= limit {
                         return;
@@ -1441,9 +1613,73 @@ fn unopened_in_order(
     }
 }
 
+/// `a == b` for the short coordinate tuples of groups, compared in place: the slice
+/// `==` calls `memcmp`, which costs more than the few words it compares.
+#[inline]
+fn same(a: &[u64], b: &[u64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// A set of groups (coordinate tuples of one width), flat: it visits its groups in
+/// the order a `BTreeSet<Point>` would (ascending, lexicographic, each once) without
+/// an allocation per group.
+struct GroupSet {
+    width: usize,
+    coords: Vec<u64>,
+    /// How many groups were pushed, repeats included.
+    len: usize,
+}
+
+impl GroupSet {
+    fn new(width: usize) -> Self {
+        GroupSet {
+            width,
+            coords: Vec::with_capacity(128 * width),
+            len: 0,
+        }
+    }
+
+    fn get(&self, i: usize) -> &[u64] {
+        &self.coords[i * self.width..(i + 1) * self.width]
+    }
+
+    fn contains(&self, g: &[u64]) -> bool {
+        if self.width == 1 && g.len() == 1 {
+            return self.coords.contains(&g[0]);
+        }
+        (0..self.len).any(|i| same(self.get(i), g))
+    }
+
+    fn push(&mut self, g: &[u64]) {
+        self.coords.extend_from_slice(g);
+        self.len += 1;
+    }
+
+    /// Pushes `g` with coordinate `k` set to `v`.
+    fn push_with(&mut self, g: &[u64], k: usize, v: u64) {
+        let at = self.coords.len();
+        self.push(g);
+        self.coords[at + k] = v;
+    }
+
+    /// The distinct groups, ascending.
+    fn sorted(&self) -> impl Iterator<Item = &[u64]> {
+        let mut order: Vec<usize> = (0..self.len).collect();
+        if self.width == 1 {
+            // Single coordinates: compare the values themselves.
+            order.sort_unstable_by_key(|&i| self.coords[i]);
+            order.dedup_by_key(|i| self.coords[*i]);
+        } else {
+            order.sort_unstable_by(|&a, &b| self.get(a).cmp(self.get(b)));
+            order.dedup_by(|a, b| same(self.get(*a), self.get(*b)));
+        }
+        order.into_iter().map(|i| self.get(i))
+    }
+}
+
 /// Adds the groups 1, 2, 4, ... steps from `g` along each ordered coordinate, and every
 /// other label of each categorical one.
-fn neighbours(picture: &Picture<'_, '_>, g: &[u64], out: &mut BTreeSet<Point>) {
+fn neighbours(picture: &Picture<'_, '_>, g: &[u64], out: &mut GroupSet) {
     for k in 0..g.len() {
         let d = picture.dim(k);
         let card = picture.lattice.cards[d];
@@ -1455,17 +1691,13 @@ fn neighbours(picture: &Picture<'_, '_>, g: &[u64], out: &mut BTreeSet<Point>) {
                     .flatten()
                     .filter(|&v| v < card)
                 {
-                    let mut n = g.to_vec();
-                    n[k] = v;
-                    out.insert(n);
+                    out.push_with(g, k, v);
                 }
                 step = step.saturating_mul(2);
             }
         } else {
             for v in (0..card.min(64)).filter(|&v| v != g[k]) {
-                let mut n = g.to_vec();
-                n[k] = v;
-                out.insert(n);
+                out.push_with(g, k, v);
             }
         }
     }
@@ -1553,6 +1785,34 @@ mod tests {
                 "call {i}: a history of {} trials at {min_recall}",
                 history.len()
             );
+        }
+    }
+
+    /// The counting sort of the keys gives what a comparison sort gives, with repeated
+    /// configs, empty groups and every group in use.
+    #[test]
+    fn counting_sort_matches_a_comparison_sort() {
+        let mut state = 7u64;
+        let mut next = |bound: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % bound
+        };
+        for (groups, card, len) in [(1, 1, 5), (3, 2, 40), (391, 191, 1000), (50, 7, 300)] {
+            let entries: Vec<Entry> = (0..len)
+                .map(|_| Entry {
+                    group: u128::from(next(groups)),
+                    s: next(card),
+                    measured: None,
+                })
+                .collect();
+            let mut want: Vec<u64> = (0..entries.len())
+                .map(|e| key_of(&entries[e], e, card) as u64)
+                .collect();
+            want.sort_unstable();
+            let got = counting_sorted_keys(&entries, groups as usize, card);
+            assert_eq!(got, want, "{groups} groups, {card} values, {len} entries");
         }
     }
 

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use hnswtune_core::{
-    ParamKind, ParamSpec, ParamValue, Params, Phase, SearchSpace, Trial, TrialMetrics,
+    ParamKind, ParamSpec, ParamValue, Params, Phase, Scale, SearchSpace, Trial, TrialMetrics,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -80,10 +80,202 @@ pub(crate) struct Lattice<'a> {
     pub(crate) cards: Vec<u64>,
     /// `true` where the spec is build-time.
     pub(crate) build: Vec<bool>,
-    /// Spec indices sorted by name: a history entry's params (a map sorted by name)
-    /// are matched against the specs in one merge walk instead of one map lookup per
-    /// spec.
-    by_name: Vec<usize>,
+    /// The specs sorted by name, each with its index and its ladder: a history
+    /// entry's params (a map sorted by name) are matched against the specs in one
+    /// merge walk instead of one map lookup per spec.
+    by_name: Vec<(&'a str, usize, Ladder<'a>)>,
+    /// True when `by_name` is in declaration order.
+    declared_by_name: bool,
+    /// Per spec, how ladder indices map to unit positions.
+    scales: Vec<UnitScale>,
+}
+
+/// One spec's allowed values, as encoding reads them: the ladder index of a value is
+/// what [`ParamSpec::index_of`] gives, without the checks that only build an error.
+#[derive(Clone, Copy, Debug)]
+enum Ladder<'a> {
+    /// An integer ladder with step 1: the index is the offset from `low`.
+    Unit {
+        low: i64,
+        high: i64,
+    },
+    Int {
+        low: i64,
+        high: i64,
+        step: i64,
+    },
+    Levels(&'a [i64]),
+    Categorical(&'a [String]),
+}
+
+impl<'a> Ladder<'a> {
+    fn of(spec: &'a ParamSpec) -> Self {
+        match &spec.kind {
+            &ParamKind::Int {
+                low, high, step: 1, ..
+            } => Ladder::Unit { low, high },
+            &ParamKind::Int {
+                low, high, step, ..
+            } => Ladder::Int { low, high, step },
+            ParamKind::Levels { values } => Ladder::Levels(values),
+            ParamKind::Categorical { choices } => Ladder::Categorical(choices),
+        }
+    }
+
+    /// The ladder index of `value`, or `None` when the spec does not allow it.
+    #[inline]
+    fn index(&self, value: &ParamValue) -> Option<u64> {
+        match (self, value) {
+            (&Ladder::Unit { low, high }, &ParamValue::Int(v)) => {
+                if v < low || v > high {
+                    return None;
+                }
+                Some((v - low) as u64)
+            }
+            (&Ladder::Int { low, high, step }, &ParamValue::Int(v)) => {
+                if v < low || v > high || (v - low) % step != 0 {
+                    return None;
+                }
+                Some(((v - low) / step) as u64)
+            }
+            (Ladder::Levels(values), ParamValue::Int(v)) => {
+                values.binary_search(v).ok().map(|i| i as u64)
+            }
+            (Ladder::Categorical(choices), ParamValue::Cat(v)) => {
+                choices.iter().position(|c| c == v).map(|i| i as u64)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// How one spec maps ladder indices to unit positions and back: the arithmetic of
+/// [`ParamSpec::to_unit`] and [`ParamSpec::from_unit`], with the logarithms of a log
+/// ladder's bounds taken once per lattice instead of on every call, and without the
+/// round trip through [`ParamValue`]. The same operations on the same numbers, so the
+/// same bits (see the tests).
+#[derive(Clone, Copy, Debug)]
+enum UnitScale {
+    Linear {
+        low: i64,
+        high: i64,
+        step: i64,
+        last: u64,
+    },
+    Log {
+        low: i64,
+        high: i64,
+        step: i64,
+        last: u64,
+        ln_low: f64,
+        ln_high: f64,
+    },
+    /// Levels and categories, spread by index over `n` values.
+    Index { n: u64 },
+}
+
+impl UnitScale {
+    fn of(spec: &ParamSpec) -> Self {
+        let last = spec.cardinality().saturating_sub(1);
+        match spec.kind {
+            ParamKind::Int {
+                low,
+                high,
+                step,
+                scale: Scale::Linear,
+            } => UnitScale::Linear {
+                low,
+                high,
+                step,
+                last,
+            },
+            ParamKind::Int {
+                low,
+                high,
+                step,
+                scale: Scale::Log,
+            } => UnitScale::Log {
+                low,
+                high,
+                step,
+                last,
+                ln_low: (low as f64).ln(),
+                ln_high: (high as f64).ln(),
+            },
+            _ => UnitScale::Index {
+                n: spec.cardinality(),
+            },
+        }
+    }
+
+    /// `spec.to_unit(&spec.value_at(i))` (the index is clamped to the ladder).
+    fn unit(&self, i: u64) -> f64 {
+        match *self {
+            UnitScale::Linear {
+                low,
+                high,
+                step,
+                last,
+            } => {
+                let v = low + step * i.min(last) as i64;
+                if high == low {
+                    0.0
+                } else {
+                    (v - low) as f64 / (high - low) as f64
+                }
+            }
+            UnitScale::Log {
+                low,
+                high,
+                step,
+                last,
+                ln_low,
+                ln_high,
+            } => {
+                let v = low + step * i.min(last) as i64;
+                if high == low {
+                    0.0
+                } else {
+                    ((v as f64).ln() - ln_low) / (ln_high - ln_low)
+                }
+            }
+            UnitScale::Index { n } => {
+                if n <= 1 {
+                    0.0
+                } else {
+                    (i.min(n - 1) as f64 + 0.5) / n as f64
+                }
+            }
+        }
+    }
+
+    /// `spec.index_of(&spec.from_unit(u))`.
+    fn index_at(&self, u: f64) -> u64 {
+        let u = if u.is_finite() {
+            u.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let steps =
+            |x: f64, low: i64, step: i64| ((x - low as f64) / step as f64).round().max(0.0) as u64;
+        match *self {
+            UnitScale::Linear {
+                low,
+                high,
+                step,
+                last,
+            } => steps(low as f64 + u * (high - low) as f64, low, step).min(last),
+            UnitScale::Log {
+                low,
+                step,
+                last,
+                ln_low,
+                ln_high,
+                ..
+            } => steps((ln_low + u * (ln_high - ln_low)).exp(), low, step).min(last),
+            UnitScale::Index { n } => ((u * n as f64).floor() as u64).min(n - 1),
+        }
+    }
 }
 
 impl<'a> Lattice<'a> {
@@ -101,7 +293,15 @@ impl<'a> Lattice<'a> {
                 let mut order: Vec<usize> = (0..specs.len()).collect();
                 order.sort_by(|&a, &b| specs[a].name.cmp(&specs[b].name));
                 order
+                    .into_iter()
+                    .map(|k| (specs[k].name.as_str(), k, Ladder::of(&specs[k])))
+                    .collect()
             },
+            declared_by_name: space
+                .specs()
+                .windows(2)
+                .all(|w| w[0].name.as_str() < w[1].name.as_str()),
+            scales: space.specs().iter().map(UnitScale::of).collect(),
         }
     }
 
@@ -127,6 +327,12 @@ impl<'a> Lattice<'a> {
     /// space has fewer than 2^128 configs (a larger space wraps, and two configs could
     /// then share a rank; no real space comes near).
     pub(crate) fn rank(&self, point: &[u64]) -> u128 {
+        if let (&[a, b], &[_, c]) = (point, &self.cards[..]) {
+            // Two specs (the HNSW space): the fold below, unrolled.
+            return u128::from(a)
+                .wrapping_mul(u128::from(c))
+                .wrapping_add(u128::from(b));
+        }
         point.iter().zip(&self.cards).fold(0u128, |acc, (&i, &c)| {
             acc.wrapping_mul(u128::from(c)).wrapping_add(u128::from(i))
         })
@@ -134,53 +340,38 @@ impl<'a> Lattice<'a> {
 
     /// Appends the point of `params` to `out`; false (with `out` partly written) when
     /// it has none.
+    #[inline]
     pub(crate) fn encode_into(&self, params: &Params, out: &mut Vec<u64>) -> bool {
         self.try_encode_into(params, out).is_some()
     }
 
     fn try_encode_into(&self, params: &Params, point: &mut Vec<u64>) -> Option<()> {
-        let specs = self.space.specs();
         let base = point.len();
-        point.resize(base + specs.len(), 0);
+        // When the specs are declared in name order (the HNSW space's are), the walk
+        // meets them in point order and appends; otherwise it fills a zeroed point.
+        if !self.declared_by_name {
+            point.extend(std::iter::repeat_n(0, self.by_name.len()));
+        }
         let mut entries = params.iter();
-        for &k in &self.by_name {
-            let spec = &specs[k];
+        for (spec_name, k, ladder) in &self.by_name {
             // Both sides are sorted by name: skip the names the space does not know.
             let value = loop {
                 let (name, value) = entries.next()?;
-                if same_name(name, &spec.name) {
+                if same_name(name, spec_name) {
                     break value;
                 }
-                if name > spec.name.as_str() {
+                if name > *spec_name {
                     return None;
                 }
             };
-            point[base + k] = Self::ladder_index(spec, value)?;
+            let i = ladder.index(value)?;
+            if self.declared_by_name {
+                point.push(i);
+            } else {
+                point[base + *k] = i;
+            }
         }
         Some(())
-    }
-
-    fn ladder_index(spec: &ParamSpec, value: &ParamValue) -> Option<u64> {
-        match (&spec.kind, value) {
-            (
-                ParamKind::Int {
-                    low, high, step, ..
-                },
-                ParamValue::Int(v),
-            ) => {
-                if v < low || v > high || (v - low) % step != 0 {
-                    return None;
-                }
-                Some(((v - low) / step) as u64)
-            }
-            (ParamKind::Levels { values }, ParamValue::Int(v)) => {
-                values.binary_search(v).ok().map(|i| i as u64)
-            }
-            (ParamKind::Categorical { choices }, ParamValue::Cat(v)) => {
-                choices.iter().position(|c| c == v).map(|i| i as u64)
-            }
-            _ => None,
-        }
     }
 
     pub(crate) fn decode(&self, point: &[u64]) -> Params {
@@ -197,15 +388,16 @@ impl<'a> Lattice<'a> {
     }
 
     /// The position of ladder index `i` of `dim` in `[0, 1]`, honouring the scale.
+    /// The same number as `spec.to_unit(&spec.value_at(i))`, computed without the
+    /// value.
     pub(crate) fn unit(&self, dim: usize, i: u64) -> f64 {
-        let spec = self.spec(dim);
-        spec.to_unit(&spec.value_at(i)).unwrap_or(0.0)
+        self.scales[dim].unit(i)
     }
 
-    /// The ladder index nearest to unit position `u` on `dim`.
+    /// The ladder index nearest to unit position `u` on `dim`: the same index as
+    /// `spec.index_of(&spec.from_unit(u))`, computed without the value.
     pub(crate) fn index_at_unit(&self, dim: usize, u: f64) -> u64 {
-        let spec = self.spec(dim);
-        spec.index_of(&spec.from_unit(u)).unwrap_or(0)
+        self.scales[dim].index_at(u)
     }
 
     /// The ladder index whose value is nearest to `value` (integer specs only; a
@@ -233,11 +425,14 @@ impl<'a> Lattice<'a> {
         }
     }
 
-    /// The numeric value of ladder index `i` of an integer spec.
+    /// The numeric value of ladder index `i` of an integer spec: `spec.value_at(i)`,
+    /// clamped to the ladder the same way, without building the value.
     pub(crate) fn int_value(&self, dim: usize, i: u64) -> Option<i64> {
-        match self.spec(dim).value_at(i) {
-            ParamValue::Int(v) => Some(v),
-            ParamValue::Cat(_) => None,
+        let i = i.min(self.cards[dim].saturating_sub(1));
+        match &self.spec(dim).kind {
+            ParamKind::Int { low, step, .. } => Some(low + step * i as i64),
+            ParamKind::Levels { values } => Some(values[i as usize]),
+            ParamKind::Categorical { .. } => None,
         }
     }
 
@@ -358,9 +553,12 @@ impl HistoryIndex {
         &self.coords[i * self.dims..(i + 1) * self.dims]
     }
 
-    /// The history position of entry `i`.
-    pub(crate) fn position(&self, i: usize) -> usize {
-        self.positions[i]
+    /// The point and history position of every entry from `first` on, in order (the
+    /// space has at least one spec).
+    pub(crate) fn entries_from(&self, first: usize) -> impl Iterator<Item = (&[u64], usize)> {
+        debug_assert!(self.dims > 0, "a space without specs has no points to list");
+        let points = self.coords[first * self.dims..].chunks_exact(self.dims.max(1));
+        points.zip(self.positions[first..].iter().copied())
     }
 }
 
@@ -685,6 +883,53 @@ mod tests {
         assert!(lattice.encode(&off).is_none());
     }
 
+    /// Encoding gives the same points whether or not the specs are declared in name
+    /// order (the walk appends in the first case and fills a zeroed point in the
+    /// other), and follows the projection rule in both.
+    #[test]
+    fn encode_is_the_same_in_either_declaration_order() {
+        use hnswtune_core::Phase::{Build, Search};
+        let specs = || {
+            vec![
+                ParamSpec::int("b_steps", 10, 100, 10, Build),
+                ParamSpec::categorical("c_kind", ["x", "y"], Search),
+                ParamSpec::levels("a_levels", vec![2, 4, 8], Search),
+            ]
+        };
+        let unsorted = SearchSpace::new(specs()).unwrap();
+        let mut sorted_specs = specs();
+        sorted_specs.sort_by(|a, b| a.name.cmp(&b.name));
+        let sorted = SearchSpace::new(sorted_specs).unwrap();
+        let (lu, ls) = (Lattice::new(&unsorted), Lattice::new(&sorted));
+        assert!(ls.declared_by_name && !lu.declared_by_name);
+        for params in [
+            unsorted.default_params(),
+            unsorted.default_params().with("b_steps", 70).with("zz", 1),
+            unsorted.default_params().with("a_levels", 8).with("aa", 3),
+            unsorted.default_params().with("b_steps", 75),
+            unsorted.default_params().with("c_kind", "z"),
+            Params::new().with("b_steps", 20).with("c_kind", "y"),
+        ] {
+            let (pu, ps) = (lu.encode(&params), ls.encode(&params));
+            assert_eq!(
+                pu.is_some(),
+                unsorted.project(&params).is_some(),
+                "{params:?}"
+            );
+            assert_eq!(
+                ps.is_some(),
+                sorted.project(&params).is_some(),
+                "{params:?}"
+            );
+            if let (Some(pu), Some(ps)) = (pu, ps) {
+                assert_eq!(lu.decode(&pu), unsorted.project(&params).unwrap());
+                assert_eq!(ls.decode(&ps), sorted.project(&params).unwrap());
+                // The same indices, in each space's own spec order.
+                assert_eq!(pu, vec![ps[1], ps[2], ps[0]]);
+            }
+        }
+    }
+
     #[test]
     fn nearest_unvisited_prefers_search_moves_and_finds_the_last_point() {
         let space = SearchSpace::hnsw_with_bounds((10, 14), (10, 12)).unwrap();
@@ -704,5 +949,60 @@ mod tests {
         assert_eq!(near(&visited, &[0, 0]), Some(vec![4, 2]));
         visited.insert(vec![4, 2]);
         assert_eq!(near(&visited, &[0, 0]), None);
+    }
+
+    /// `Lattice::unit` and `Lattice::index_at_unit` give bit for bit what the specs'
+    /// own `to_unit` and `from_unit` give, on every ladder index (and past the end) and
+    /// on every unit position the strategies ask for: dyadic ones to depth 14, each
+    /// index's own unit and its neighbouring floats, and out-of-range ones.
+    #[test]
+    fn unit_scales_match_the_specs_bit_for_bit() {
+        use hnswtune_core::Phase::{Build, Search};
+        let specs = vec![
+            ParamSpec::int("a", 10, 400, 1, Build).log_scale(),
+            ParamSpec::int("b", 10, 200, 1, Search).log_scale(),
+            ParamSpec::int("c", 100, 600, 10, Build),
+            ParamSpec::int("d", 1, 100_000, 1, Search).log_scale(),
+            ParamSpec::int("e", 3, 1000, 7, Search).log_scale(),
+            ParamSpec::int("f", 5, 5, 1, Search).log_scale(),
+            ParamSpec::int("g", 5, 5, 1, Search),
+            ParamSpec::int("h", -50, 77, 3, Search),
+            ParamSpec::int("i", 2, 9, 4, Build).log_scale(),
+            ParamSpec::levels("j", vec![4, 8, 16, 32, 64, 100], Build),
+            ParamSpec::levels("k", vec![7], Build),
+            ParamSpec::categorical("l", ["x", "y", "z"], Search),
+            ParamSpec::categorical("m", ["x"], Search),
+        ];
+        let space = SearchSpace::new(specs).unwrap();
+        let lattice = Lattice::new(&space);
+        for d in 0..lattice.dims() {
+            let spec = lattice.spec(d);
+            let card = lattice.cards[d];
+            let mut units = vec![0.0, 1.0, -0.0, -0.5, 1.5, f64::NAN, f64::INFINITY];
+            units.push(f64::NEG_INFINITY);
+            for depth in 0..=14u32 {
+                let n = 1u64 << depth;
+                units.extend((0..n).map(|j| (2 * j + 1) as f64 / (2 * n) as f64));
+            }
+            for i in 0..card + 2 {
+                let want = spec.to_unit(&spec.value_at(i)).unwrap_or(0.0);
+                let got = lattice.unit(d, i);
+                assert_eq!(got.to_bits(), want.to_bits(), "{} index {i}", spec.name);
+                let value = match spec.value_at(i) {
+                    ParamValue::Int(v) => Some(v),
+                    ParamValue::Cat(_) => None,
+                };
+                assert_eq!(lattice.int_value(d, i), value, "{} index {i}", spec.name);
+                units.push(want);
+                if want > 0.0 {
+                    units.push(f64::from_bits(want.to_bits() - 1));
+                    units.push(f64::from_bits(want.to_bits() + 1));
+                }
+            }
+            for u in units {
+                let want = spec.index_of(&spec.from_unit(u)).unwrap_or(0);
+                assert_eq!(lattice.index_at_unit(d, u), want, "{} unit {u}", spec.name);
+            }
+        }
     }
 }
