@@ -78,16 +78,23 @@ mod portable {
                 acc[j] += term;
             }
         }
-        let mut tail = 0.0f32;
-        for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-            tail += if SQUARED_DIFF {
-                (x - y) * (x - y)
-            } else {
-                x * y
-            };
-        }
-        reduce(acc) + tail
+        reduce(acc) + super::tail::<SQUARED_DIFF>(ca.remainder(), cb.remainder())
     }
+}
+
+/// The elements after the last whole chunk, summed in order on one accumulator (every
+/// path adds them the same way).
+#[inline(always)]
+fn tail<const SQUARED_DIFF: bool>(a: &[f32], b: &[f32]) -> f32 {
+    let mut tail = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        tail += if SQUARED_DIFF {
+            (x - y) * (x - y)
+        } else {
+            x * y
+        };
+    }
+    tail
 }
 
 #[inline(always)]
@@ -176,15 +183,7 @@ mod avx2 {
                 s[j] = _mm256_add_ps(s[j], term);
             }
         }
-        let mut tail = 0.0f32;
-        for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-            tail += if SQUARED_DIFF {
-                (x - y) * (x - y)
-            } else {
-                x * y
-            };
-        }
-        reduce(s) + tail
+        reduce(s) + super::tail::<SQUARED_DIFF>(ca.remainder(), cb.remainder())
     }
 
     #[target_feature(enable = "avx2")]
