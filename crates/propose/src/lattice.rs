@@ -156,19 +156,13 @@ impl<'a> Ladder<'a> {
 /// same bits (see the tests).
 #[derive(Clone, Copy, Debug)]
 enum UnitScale {
-    Linear {
+    /// An integer ladder; `ln` holds the logarithms of `low` and `high` on a log scale.
+    Int {
         low: i64,
         high: i64,
         step: i64,
         last: u64,
-    },
-    Log {
-        low: i64,
-        high: i64,
-        step: i64,
-        last: u64,
-        ln_low: f64,
-        ln_high: f64,
+        ln: Option<(f64, f64)>,
     },
     /// Levels and categories, spread by index over `n` values.
     Index { n: u64 },
@@ -176,31 +170,18 @@ enum UnitScale {
 
 impl UnitScale {
     fn of(spec: &ParamSpec) -> Self {
-        let last = spec.cardinality().saturating_sub(1);
         match spec.kind {
             ParamKind::Int {
                 low,
                 high,
                 step,
-                scale: Scale::Linear,
-            } => UnitScale::Linear {
+                scale,
+            } => UnitScale::Int {
                 low,
                 high,
                 step,
-                last,
-            },
-            ParamKind::Int {
-                low,
-                high,
-                step,
-                scale: Scale::Log,
-            } => UnitScale::Log {
-                low,
-                high,
-                step,
-                last,
-                ln_low: (low as f64).ln(),
-                ln_high: (high as f64).ln(),
+                last: spec.cardinality().saturating_sub(1),
+                ln: (scale == Scale::Log).then(|| ((low as f64).ln(), (high as f64).ln())),
             },
             _ => UnitScale::Index {
                 n: spec.cardinality(),
@@ -211,32 +192,18 @@ impl UnitScale {
     /// `spec.to_unit(&spec.value_at(i))` (the index is clamped to the ladder).
     fn unit(&self, i: u64) -> f64 {
         match *self {
-            UnitScale::Linear {
+            UnitScale::Int {
                 low,
                 high,
                 step,
                 last,
+                ln,
             } => {
                 let v = low + step * i.min(last) as i64;
-                if high == low {
-                    0.0
-                } else {
-                    (v - low) as f64 / (high - low) as f64
-                }
-            }
-            UnitScale::Log {
-                low,
-                high,
-                step,
-                last,
-                ln_low,
-                ln_high,
-            } => {
-                let v = low + step * i.min(last) as i64;
-                if high == low {
-                    0.0
-                } else {
-                    ((v as f64).ln() - ln_low) / (ln_high - ln_low)
+                match ln {
+                    _ if high == low => 0.0,
+                    None => (v - low) as f64 / (high - low) as f64,
+                    Some((ln_low, ln_high)) => ((v as f64).ln() - ln_low) / (ln_high - ln_low),
                 }
             }
             UnitScale::Index { n } => {
@@ -256,23 +223,20 @@ impl UnitScale {
         } else {
             0.0
         };
-        let steps =
-            |x: f64, low: i64, step: i64| ((x - low as f64) / step as f64).round().max(0.0) as u64;
         match *self {
-            UnitScale::Linear {
+            UnitScale::Int {
                 low,
                 high,
                 step,
                 last,
-            } => steps(low as f64 + u * (high - low) as f64, low, step).min(last),
-            UnitScale::Log {
-                low,
-                step,
-                last,
-                ln_low,
-                ln_high,
-                ..
-            } => steps((ln_low + u * (ln_high - ln_low)).exp(), low, step).min(last),
+                ln,
+            } => {
+                let x = match ln {
+                    None => low as f64 + u * (high - low) as f64,
+                    Some((ln_low, ln_high)) => (ln_low + u * (ln_high - ln_low)).exp(),
+                };
+                (((x - low as f64) / step as f64).round().max(0.0) as u64).min(last)
+            }
             UnitScale::Index { n } => ((u * n as f64).floor() as u64).min(n - 1),
         }
     }
