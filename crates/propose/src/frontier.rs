@@ -432,24 +432,14 @@ impl Groups {
             ends: Vec::with_capacity(capacity),
             built: Vec::with_capacity(capacity),
         };
-        let build: Vec<(usize, u128)> = (0..lattice.dims())
-            .filter(|&d| lattice.build[d])
-            .map(|d| (d, u128::from(lattice.cards[d])))
-            .collect();
+        let build = BuildDims::of(lattice);
         let mut i = 0;
         while i < keys.len() {
             let e = entry_of_key(keys[i]);
             let (p, rank) = (derived.index.point(e), entries[e].group);
             groups.coords.extend(gdims.iter().map(|&d| p[d]));
             groups.ranks.push(rank);
-            // `rank_where(lattice, p, |d| lattice.build[d])`, with the build dims listed once.
-            let built = match build[..] {
-                [(d, _)] => u128::from(p[d]),
-                _ => build.iter().fold(0u128, |acc, &(d, card)| {
-                    acc.wrapping_mul(card).wrapping_add(u128::from(p[d]))
-                }),
-            };
-            groups.built.push(built);
+            groups.built.push(build.rank(p));
             let run = group_run(
                 &keys[i..],
                 entries,
@@ -530,7 +520,7 @@ impl Groups {
                 self.coords.splice(at..at, gdims.iter().map(|&d| p[d]));
                 self.ranks.insert(g, rank);
                 self.ends.insert(g, end);
-                let build = rank_where(lattice, p, |d| lattice.build[d]);
+                let build = BuildDims::of(lattice).rank(p);
                 if let Err(at) = self.built.binary_search(&build) {
                     self.built.insert(at, build);
                 }
@@ -873,7 +863,7 @@ impl Picture<'_, '_> {
         p
     }
 
-    /// [`rank_where`] of the build-time coordinates of any point of group `g`
+    /// [`BuildDims::rank`] of any point of group `g`
     /// (in lattice order, which `gdims` is not: the axis comes last there), without
     /// building the point. The monotone dim is search-time, so every build-time dim
     /// is a group coordinate.
@@ -1349,7 +1339,13 @@ impl Proposer for Frontier {
             }
         }
         let axes = &derived.axes;
-        unopened_in_order(&picture, axes, self.config.candidate_limit, &mut candidates);
+        unopened_in_order(
+            &picture,
+            axes,
+            self.config.candidate_limit,
+            derived.group_count,
+            &mut candidates,
+        );
         if let Some((_, p)) = &best {
             let g = picture.group_of(p);
             neighbours(&picture, &g, &mut candidates);
@@ -1462,15 +1458,30 @@ fn fresh(lattice: &Lattice<'_>, view: &HistoryView<'_>, p: &[u64]) -> bool {
     p.iter().zip(&lattice.cards).all(|(&i, &c)| i < c) && !view.contains(lattice, p)
 }
 
-/// The mixed-radix rank of the coordinates of `p` on the dims `keep` selects.
-fn rank_where(lattice: &Lattice<'_>, p: &[u64], keep: impl Fn(usize) -> bool) -> u128 {
-    p.iter()
-        .enumerate()
-        .filter(|&(d, _)| keep(d))
-        .fold(0u128, |acc, (d, &i)| {
-            acc.wrapping_mul(u128::from(lattice.cards[d]))
-                .wrapping_add(u128::from(i))
-        })
+/// The build-time dims of a lattice with their cardinalities, listed once, to rank the
+/// build of many points.
+struct BuildDims(Vec<(usize, u128)>);
+
+impl BuildDims {
+    fn of(lattice: &Lattice<'_>) -> Self {
+        BuildDims(
+            (0..lattice.dims())
+                .filter(|&d| lattice.build[d])
+                .map(|d| (d, u128::from(lattice.cards[d])))
+                .collect(),
+        )
+    }
+
+    /// The mixed-radix rank of the build-time coordinates of point `p`.
+    #[inline]
+    fn rank(&self, p: &[u64]) -> u128 {
+        match self.0[..] {
+            [(d, _)] => u128::from(p[d]),
+            _ => self.0.iter().fold(0u128, |acc, &(d, card)| {
+                acc.wrapping_mul(card).wrapping_add(u128::from(p[d]))
+            }),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -1510,11 +1521,13 @@ impl RankKey {
 
 /// Adds up to `limit` groups the history has not opened, in coarse-to-fine order over
 /// the group coordinates.
-/// `axes` are the group coordinates' orders, extended to [`DEPTH_CAP`].
+/// `axes` are the group coordinates' orders, extended to [`DEPTH_CAP`]; `group_count` is
+/// [`Derived`]'s count of groups in the space.
 fn unopened_in_order(
     picture: &Picture<'_, '_>,
     axes: &[AxisOrder],
     limit: usize,
+    group_count: Option<u64>,
     out: &mut GroupSet,
 ) {
     let dims = picture.gdims.len();
@@ -1524,11 +1537,7 @@ fn unopened_in_order(
     }
     // The opened groups as a bitmap of ranks when the space has few groups: the scan
     // asks about many groups, and a bit costs less than a search of the ranks.
-    let groups = picture
-        .gdims
-        .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(picture.lattice.cards[d]))
-        .filter(|&n| n <= 1 << 16);
+    let groups = group_count.filter(|&n| n <= 1 << 16);
     let opened: Option<Vec<u64>> = groups.map(|n| {
         let mut bits = vec![0u64; n.div_ceil(64) as usize];
         for &r in picture.ranks {
