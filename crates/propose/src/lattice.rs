@@ -336,7 +336,6 @@ impl<'a> Lattice<'a> {
         if let Some(units) = &self.unit_ladders
             && params.len() == units.len()
         {
-            point.reserve(units.len());
             for ((name, value), &(spec_name, low, high)) in params.iter().zip(units) {
                 match *value {
                     ParamValue::Int(v) if same_name(name, spec_name) && low <= v && v <= high => {
