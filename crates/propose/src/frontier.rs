@@ -455,8 +455,12 @@ impl Groups {
             ));
             i += run.len;
         }
-        groups.built.sort_unstable();
-        groups.built.dedup();
+        // The groups come in rank order, so when the build is the only group
+        // coordinate (the HNSW space) their build ranks already ascend, distinct.
+        if !groups.built.is_sorted_by(|a, b| a < b) {
+            groups.built.sort_unstable();
+            groups.built.dedup();
+        }
         groups
     }
 
