@@ -437,7 +437,11 @@ impl Groups {
         while i < keys.len() {
             let e = entry_of_key(keys[i]);
             let (p, rank) = (derived.index.point(e), entries[e].group);
-            groups.coords.extend(gdims.iter().map(|&d| p[d]));
+            match gdims {
+                // One group coordinate (the HNSW space): a push, not a generic extend.
+                &[d] => groups.coords.push(p[d]),
+                _ => groups.coords.extend(gdims.iter().map(|&d| p[d])),
+            }
             groups.ranks.push(rank);
             groups.built.push(build.rank(p));
             let run = group_run(
