@@ -86,10 +86,10 @@ pub(crate) struct Lattice<'a> {
     by_name: Vec<(&'a str, usize, Ladder<'a>)>,
     /// True when `by_name` is in declaration order.
     declared_by_name: bool,
-    /// Name, `low` and `high` of every spec, in declaration order, when the specs are
-    /// declared in name order and every ladder is [`Ladder::Unit`] (the HNSW space):
-    /// the fast path of [`Lattice::try_encode_into`] reads such a space.
-    unit_ladders: Option<Vec<(&'a str, i64, i64)>>,
+    /// True when the specs are declared in name order and every ladder is
+    /// [`Ladder::Unit`] (the HNSW space): the fast path of
+    /// [`Lattice::try_encode_into`] reads such a space.
+    unit_ladders: bool,
     /// Per spec, how ladder indices map to unit positions.
     scales: Vec<UnitScale>,
 }
@@ -248,7 +248,7 @@ impl UnitScale {
 
 impl<'a> Lattice<'a> {
     pub(crate) fn new(space: &'a SearchSpace) -> Self {
-        let mut lattice = Lattice {
+        let lattice = Lattice {
             space,
             cards: space.specs().iter().map(ParamSpec::cardinality).collect(),
             build: space
@@ -269,20 +269,17 @@ impl<'a> Lattice<'a> {
                 .specs()
                 .windows(2)
                 .all(|w| w[0].name.as_str() < w[1].name.as_str()),
-            unit_ladders: None,
+            unit_ladders: false,
             scales: space.specs().iter().map(UnitScale::of).collect(),
         };
-        if lattice.declared_by_name {
-            lattice.unit_ladders = lattice
-                .by_name
-                .iter()
-                .map(|&(name, _, ladder)| match ladder {
-                    Ladder::Unit { low, high } => Some((name, low, high)),
-                    _ => None,
-                })
-                .collect();
+        Lattice {
+            unit_ladders: lattice.declared_by_name
+                && lattice
+                    .by_name
+                    .iter()
+                    .all(|(_, _, ladder)| matches!(ladder, Ladder::Unit { .. })),
+            ..lattice
         }
-        lattice
     }
 
     pub(crate) fn dims(&self) -> usize {
@@ -333,12 +330,12 @@ impl<'a> Lattice<'a> {
         // distinct names, so the entry has every spec exactly when its names match the
         // specs' in turn: then the general walk would read the same pairs in the same
         // order, and at the first name that differs the entry lacks a spec.
-        if let Some(units) = &self.unit_ladders
-            && params.len() == units.len()
-        {
-            for ((name, value), &(spec_name, low, high)) in params.iter().zip(units) {
-                match *value {
-                    ParamValue::Int(v) if same_name(name, spec_name) && low <= v && v <= high => {
+        if self.unit_ladders && params.len() == self.by_name.len() {
+            for ((name, value), (spec_name, _, ladder)) in params.iter().zip(&self.by_name) {
+                match (ladder, value) {
+                    (&Ladder::Unit { low, high }, &ParamValue::Int(v))
+                        if same_name(name, spec_name) && low <= v && v <= high =>
+                    {
                         point.push((v - low) as u64)
                     }
                     _ => return None,
@@ -970,7 +967,7 @@ mod tests {
         let fast = [true, true, false, false, false];
         for (space, fast) in spaces.iter().zip(fast) {
             let lattice = Lattice::new(space);
-            assert_eq!(lattice.unit_ladders.is_some(), fast, "{space:?}");
+            assert_eq!(lattice.unit_ladders, fast, "{space:?}");
             let names: Vec<&str> = space.specs().iter().map(|s| s.name.as_str()).collect();
             let mut cases = vec![space.default_params(), Params::new()];
             for &name in &names {
