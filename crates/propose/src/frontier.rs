@@ -437,7 +437,11 @@ impl Groups {
         while i < keys.len() {
             let e = entry_of_key(keys[i]);
             let (p, rank) = (derived.index.point(e), entries[e].group);
-            groups.coords.extend(gdims.iter().map(|&d| p[d]));
+            match gdims {
+                // One group coordinate (the HNSW space): a push, not a generic extend.
+                &[d] => groups.coords.push(p[d]),
+                _ => groups.coords.extend(gdims.iter().map(|&d| p[d])),
+            }
             groups.ranks.push(rank);
             groups.built.push(build.rank(p));
             let run = group_run(
@@ -455,8 +459,12 @@ impl Groups {
             ));
             i += run.len;
         }
-        groups.built.sort_unstable();
-        groups.built.dedup();
+        // The groups come in rank order, so when the build is the only group
+        // coordinate (the HNSW space) their build ranks already ascend, distinct.
+        if !groups.built.is_sorted_by(|a, b| a < b) {
+            groups.built.sort_unstable();
+            groups.built.dedup();
+        }
         groups
     }
 

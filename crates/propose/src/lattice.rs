@@ -86,6 +86,10 @@ pub(crate) struct Lattice<'a> {
     by_name: Vec<(&'a str, usize, Ladder<'a>)>,
     /// True when `by_name` is in declaration order.
     declared_by_name: bool,
+    /// True when the specs are declared in name order and every ladder is
+    /// [`Ladder::Unit`] (the HNSW space): the fast path of
+    /// [`Lattice::try_encode_into`] reads such a space.
+    unit_ladders: bool,
     /// Per spec, how ladder indices map to unit positions.
     scales: Vec<UnitScale>,
 }
@@ -244,7 +248,7 @@ impl UnitScale {
 
 impl<'a> Lattice<'a> {
     pub(crate) fn new(space: &'a SearchSpace) -> Self {
-        Lattice {
+        let lattice = Lattice {
             space,
             cards: space.specs().iter().map(ParamSpec::cardinality).collect(),
             build: space
@@ -265,7 +269,16 @@ impl<'a> Lattice<'a> {
                 .specs()
                 .windows(2)
                 .all(|w| w[0].name.as_str() < w[1].name.as_str()),
+            unit_ladders: false,
             scales: space.specs().iter().map(UnitScale::of).collect(),
+        };
+        Lattice {
+            unit_ladders: lattice.declared_by_name
+                && lattice
+                    .by_name
+                    .iter()
+                    .all(|(_, _, ladder)| matches!(ladder, Ladder::Unit { .. })),
+            ..lattice
         }
     }
 
@@ -309,7 +322,33 @@ impl<'a> Lattice<'a> {
         self.try_encode_into(params, out).is_some()
     }
 
+    // Inlined into the history loop: a call costs as much as the fast path's work.
+    #[inline(always)]
     fn try_encode_into(&self, params: &Params, point: &mut Vec<u64>) -> Option<()> {
+        // Fast path: a space of unit ladders declared in name order, and an entry with
+        // as many names as the space has specs. Both name lists are sorted and hold
+        // distinct names, so the entry has every spec exactly when its names match the
+        // specs' in turn: then the general walk would read the same pairs in the same
+        // order, and at the first name that differs the entry lacks a spec.
+        if self.unit_ladders && params.len() == self.by_name.len() {
+            for ((name, value), (spec_name, _, ladder)) in params.iter().zip(&self.by_name) {
+                match (ladder, value) {
+                    (&Ladder::Unit { low, high }, &ParamValue::Int(v))
+                        if same_name(name, spec_name) && low <= v && v <= high =>
+                    {
+                        point.push((v - low) as u64)
+                    }
+                    _ => return None,
+                }
+            }
+            return Some(());
+        }
+        self.walk_into(params, point)
+    }
+
+    /// The general encoding: one merge walk of the entry's names and the specs' names.
+    #[inline(never)]
+    fn walk_into(&self, params: &Params, point: &mut Vec<u64>) -> Option<()> {
         let base = point.len();
         // When the specs are declared in name order (the HNSW space's are), the walk
         // meets them in point order and appends; otherwise it fills a zeroed point.
@@ -890,6 +929,86 @@ mod tests {
                 assert_eq!(ls.decode(&ps), sorted.project(&params).unwrap());
                 // The same indices, in each space's own spec order.
                 assert_eq!(pu, vec![ps[1], ps[2], ps[0]]);
+            }
+        }
+    }
+
+    /// The fast path of encoding (unit ladders declared in name order, as many names as
+    /// specs) gives what the general walk gives, and follows the projection rule, on entries with unknown,
+    /// missing, renamed, off-ladder and mistyped parameters; spaces it does not apply to
+    /// (a categorical spec, specs not in name order, a stepped ladder) take the walk.
+    #[test]
+    fn the_encoding_fast_path_matches_the_general_walk() {
+        use hnswtune_core::Phase::{Build, Search};
+        let spaces = [
+            SearchSpace::hnsw(),
+            SearchSpace::new(vec![
+                ParamSpec::int("a_unit", -5, 5, 1, Build),
+                ParamSpec::int("b_unit_longer_than_16", 0, 3, 1, Search),
+                ParamSpec::int("c", 7, 9, 1, Search),
+            ])
+            .unwrap(),
+            SearchSpace::new(vec![
+                ParamSpec::int(EF_SEARCH, 10, 200, 1, Search),
+                ParamSpec::int(EF_CONSTRUCTION, 10, 400, 1, Build),
+            ])
+            .unwrap(),
+            SearchSpace::new(vec![
+                ParamSpec::int(EF_CONSTRUCTION, 10, 400, 1, Build),
+                ParamSpec::categorical(EF_SEARCH, ["x", "y"], Search),
+            ])
+            .unwrap(),
+            SearchSpace::new(vec![
+                ParamSpec::int(EF_CONSTRUCTION, 10, 400, 10, Build),
+                ParamSpec::int(EF_SEARCH, 10, 200, 1, Search),
+            ])
+            .unwrap(),
+        ];
+        let fast = [true, true, false, false, false];
+        for (space, fast) in spaces.iter().zip(fast) {
+            let lattice = Lattice::new(space);
+            assert_eq!(lattice.unit_ladders, fast, "{space:?}");
+            let names: Vec<&str> = space.specs().iter().map(|s| s.name.as_str()).collect();
+            let mut cases = vec![space.default_params(), Params::new()];
+            for &name in &names {
+                let base = space.default_params();
+                let renamed = base.filtered(|n| n != name);
+                cases.extend([
+                    renamed.clone(),
+                    renamed.clone().with(format!("{name}_"), 12),
+                    renamed.clone().with(&name[..name.len() - 1], 12),
+                    renamed.clone().with("", 12),
+                    base.clone().with(name, 11),
+                    base.clone().with(name, -6),
+                    base.clone().with(name, 3),
+                    base.clone().with(name, 9),
+                    base.clone().with(name, 401),
+                    base.clone().with(name, 201),
+                    base.clone().with(name, "x"),
+                    base.clone().with(name, "y"),
+                    base.clone().with("0_unknown", 1),
+                    base.clone().with("zz_unknown", 1),
+                    base.clone().with("m", 16),
+                ]);
+            }
+            for params in cases {
+                let mut walked = vec![7];
+                let walk = lattice
+                    .walk_into(&params, &mut walked)
+                    .map(|()| walked[1..].to_vec());
+                let encoded = lattice.encode(&params);
+                assert_eq!(encoded, walk, "{params:?} in {space:?}");
+                assert_eq!(
+                    encoded.map(|p| lattice.decode(&p)),
+                    space.project(&params),
+                    "{params:?} in {space:?}"
+                );
+                // Appending after earlier points leaves them alone.
+                let mut out = vec![1, 2];
+                if lattice.encode_into(&params, &mut out) {
+                    assert_eq!(out[..2], [1, 2]);
+                    assert_eq!(Some(out[2..].to_vec()), lattice.encode(&params));
+                }
             }
         }
     }
