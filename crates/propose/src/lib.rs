@@ -76,7 +76,7 @@
 //! let best = objective.best(&history).expect("a feasible config within 20 trials");
 //! let optimum = landscape.best_feasible(0.95).expect("the landscape has one");
 //! assert!(landscape.truth(&best.params).unwrap().p50_us <= optimum.1 * 1.10);
-//! assert!(replay.builds() <= 8, "most trials reuse a build");
+//! assert!(replay.builds() * 2 < 20, "most trials reuse a build");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
