@@ -248,37 +248,28 @@ impl UnitScale {
 
 impl<'a> Lattice<'a> {
     pub(crate) fn new(space: &'a SearchSpace) -> Self {
-        let lattice = Lattice {
-            space,
-            cards: space.specs().iter().map(ParamSpec::cardinality).collect(),
-            build: space
-                .specs()
+        let specs = space.specs();
+        let mut order: Vec<usize> = (0..specs.len()).collect();
+        order.sort_by(|&a, &b| specs[a].name.cmp(&specs[b].name));
+        let by_name: Vec<_> = order
+            .into_iter()
+            .map(|k| (specs[k].name.as_str(), k, Ladder::of(&specs[k])))
+            .collect();
+        let declared_by_name = specs
+            .windows(2)
+            .all(|w| w[0].name.as_str() < w[1].name.as_str());
+        let unit_ladders = declared_by_name
+            && by_name
                 .iter()
-                .map(|s| s.phase == Phase::Build)
-                .collect(),
-            by_name: {
-                let specs = space.specs();
-                let mut order: Vec<usize> = (0..specs.len()).collect();
-                order.sort_by(|&a, &b| specs[a].name.cmp(&specs[b].name));
-                order
-                    .into_iter()
-                    .map(|k| (specs[k].name.as_str(), k, Ladder::of(&specs[k])))
-                    .collect()
-            },
-            declared_by_name: space
-                .specs()
-                .windows(2)
-                .all(|w| w[0].name.as_str() < w[1].name.as_str()),
-            unit_ladders: false,
-            scales: space.specs().iter().map(UnitScale::of).collect(),
-        };
+                .all(|(_, _, ladder)| matches!(ladder, Ladder::Unit { .. }));
         Lattice {
-            unit_ladders: lattice.declared_by_name
-                && lattice
-                    .by_name
-                    .iter()
-                    .all(|(_, _, ladder)| matches!(ladder, Ladder::Unit { .. })),
-            ..lattice
+            space,
+            cards: specs.iter().map(ParamSpec::cardinality).collect(),
+            build: specs.iter().map(|s| s.phase == Phase::Build).collect(),
+            by_name,
+            declared_by_name,
+            unit_ladders,
+            scales: specs.iter().map(UnitScale::of).collect(),
         }
     }
 
