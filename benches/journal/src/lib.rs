@@ -44,6 +44,8 @@ pub fn sample_trial(index: &IndexName, i: u64) -> Trial {
         brute_force_us: 21_000.0,
         search_secs: 0.9,
         build_kind: BuildKind::Fresh,
+        config_build_secs: None,
+        p50_pass_spread: None,
     })
 }
 

@@ -73,6 +73,8 @@ pub fn history(space: &SearchSpace, n: usize) -> anyhow::Result<Vec<Trial>> {
                 brute_force_us: 2_000.0,
                 search_secs: 0.1,
                 build_kind: Default::default(),
+                config_build_secs: None,
+                p50_pass_spread: None,
             })
         });
     }

@@ -39,9 +39,9 @@
 //! use hnswtune_core::{Objective, Params, SearchSpace, EF_CONSTRUCTION, EF_SEARCH};
 //!
 //! let space = SearchSpace::hnsw().with_heuristic()?;
-//! let config = space.default_params().with(EF_SEARCH, 32);
+//! let config = space.default_params().with(EF_SEARCH, 34);
 //! space.validate(&config)?;
-//! assert_eq!(space.build_key(&config).int(EF_CONSTRUCTION), Some(100));
+//! assert_eq!(space.build_key(&config).int(EF_CONSTRUCTION), Some(80));
 //!
 //! let objective = Objective::new(0.95)?;
 //! assert_eq!(objective.min_recall, 0.95);

@@ -54,9 +54,28 @@ pub struct TrialMetrics {
     /// Whether the index was built, reused or extended.
     #[serde(default)]
     pub build_kind: BuildKind,
+    /// Seconds the build this trial ran on took when it was made: equal to
+    /// `build_secs` for a fresh build, the original build's time for a cached one. This
+    /// is what the config costs; `build_secs` is what this trial spent. `None` in
+    /// trials recorded before it was measured ([`TrialMetrics::build_cost_secs`] then
+    /// falls back to `build_secs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_build_secs: Option<f64>,
+    /// The spread of p50 over this trial's timed passes, `max / min − 1` (0.05: the
+    /// slowest pass's p50 was 5% above the fastest's). A study's own measure of timing
+    /// noise; `None` when not measured (one pass, or an older trial).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_pass_spread: Option<f64>,
 }
 
 impl TrialMetrics {
+    /// What building this config costs, seconds: [`TrialMetrics::config_build_secs`]
+    /// when recorded, else `build_secs`. The Pareto front, the CLI's champion line and
+    /// its plots rank builds by this, so a trial on a reused build is not free.
+    pub fn build_cost_secs(&self) -> f64 {
+        self.config_build_secs.unwrap_or(self.build_secs)
+    }
+
     /// Rejects non-finite or negative figures and recalls outside `[0, 1]`.
     pub fn validate(&self) -> Result<(), Error> {
         let floats = [
@@ -69,6 +88,11 @@ impl TrialMetrics {
             ("recall_tolerant", self.recall_tolerant),
             ("brute_force_us", self.brute_force_us),
             ("search_secs", self.search_secs),
+            (
+                "config_build_secs",
+                self.config_build_secs.unwrap_or_default(),
+            ),
+            ("p50_pass_spread", self.p50_pass_spread.unwrap_or_default()),
         ];
         for (name, v) in floats {
             if !v.is_finite() {
@@ -106,6 +130,28 @@ impl TrialMetrics {
 pub(crate) mod tests {
     use super::*;
 
+    #[test]
+    fn a_cached_trial_costs_its_build_and_old_trials_fall_back_to_build_secs() {
+        let mut m = sample();
+        m.build_secs = 0.0;
+        m.build_kind = BuildKind::Cached;
+        m.config_build_secs = Some(129.0);
+        assert_eq!(m.build_cost_secs(), 129.0);
+        m.config_build_secs = None;
+        m.build_secs = 7.0;
+        assert_eq!(m.build_cost_secs(), 7.0);
+        m.config_build_secs = Some(f64::NAN);
+        assert!(m.validate().is_err());
+        let old = r#"{"build_secs":2.0,"search_p50_us":1.0,"search_p95_us":1.0,"search_p99_us":1.0,"qps":1.0,"recall":0.9,"recall_tolerant":0.9,"k":10,"index_bytes":1,"vector_count":1,"eval_query_count":1,"brute_force_us":1.0}"#;
+        let old: TrialMetrics = serde_json::from_str(old).unwrap();
+        assert_eq!((old.config_build_secs, old.p50_pass_spread), (None, None));
+        let json = serde_json::to_string(&old).unwrap();
+        assert!(
+            !json.contains("config_build_secs"),
+            "unset fields stay out: {json}"
+        );
+    }
+
     pub(crate) fn sample() -> TrialMetrics {
         TrialMetrics {
             build_secs: 1.5,
@@ -122,6 +168,8 @@ pub(crate) mod tests {
             brute_force_us: 900.0,
             search_secs: 0.05,
             build_kind: BuildKind::Fresh,
+            config_build_secs: None,
+            p50_pass_spread: None,
         }
     }
 

@@ -121,7 +121,7 @@ impl Objective {
                 .is_none_or(|limit| m.index_bytes <= limit)
             && self
                 .max_build_secs
-                .is_none_or(|limit| m.build_secs <= limit)
+                .is_none_or(|limit| m.build_cost_secs() <= limit)
     }
 
     /// The minimised quantity of `m`.
@@ -129,7 +129,7 @@ impl Objective {
         match self.minimize {
             Minimize::P50 => m.search_p50_us,
             Minimize::P95 => m.search_p95_us,
-            Minimize::BuildSecs => m.build_secs,
+            Minimize::BuildSecs => m.build_cost_secs(),
         }
     }
 
@@ -172,16 +172,18 @@ impl Objective {
 }
 
 /// True when `a` Pareto-dominates `b` over (recall ↑, p50 ↓, index bytes ↓, build
-/// seconds ↓): no worse on every axis and strictly better on at least one.
+/// cost ↓): no worse on every axis and strictly better on at least one. The build cost is
+/// [`TrialMetrics::build_cost_secs`], so a trial on a reused build counts what its build
+/// took, not the 0 s the trial itself spent building.
 pub fn dominates(a: &TrialMetrics, b: &TrialMetrics) -> bool {
     let no_worse = a.recall >= b.recall
         && a.search_p50_us <= b.search_p50_us
         && a.index_bytes <= b.index_bytes
-        && a.build_secs <= b.build_secs;
+        && a.build_cost_secs() <= b.build_cost_secs();
     let better = a.recall > b.recall
         || a.search_p50_us < b.search_p50_us
         || a.index_bytes < b.index_bytes
-        || a.build_secs < b.build_secs;
+        || a.build_cost_secs() < b.build_cost_secs();
     no_worse && better
 }
 
@@ -276,6 +278,27 @@ mod tests {
             search_p50_us: p50,
             ..sample()
         }
+    }
+
+    #[test]
+    fn a_reused_build_is_not_free_on_the_front() {
+        let fresh = {
+            let mut m = m(0.95, 100.0);
+            m.build_secs = 10.0;
+            m
+        };
+        let cached = {
+            let mut m = m(0.95, 100.0);
+            m.build_secs = 0.0;
+            m.build_kind = crate::BuildKind::Cached;
+            m.config_build_secs = Some(129.0);
+            m
+        };
+        assert!(
+            dominates(&fresh, &cached),
+            "129 s of build is worse than 10 s"
+        );
+        assert!(!dominates(&cached, &fresh));
     }
 
     #[test]

@@ -58,6 +58,12 @@ pub enum SpaceError {
         /// Lower bound.
         low: i64,
     },
+    /// A geometric ladder's ratio that is not a finite number above 1.
+    #[error("a geometric ladder needs a ratio above 1, got {ratio}")]
+    BadRatio {
+        /// The rejected ratio, as written.
+        ratio: String,
+    },
     /// A level or category list that is empty or repeats a value.
     #[error("parameter {name:?} has an empty or repeating list of values")]
     BadValueList {
@@ -463,12 +469,117 @@ impl ParamSpec {
     }
 }
 
+/// Ratio between neighbouring `ef_construction` values of [`SearchSpace::hnsw`].
+///
+/// Neighbouring builds 1.5× apart differ in p50 at equal `ef_search` by about as much as
+/// two measurements of one config do (docs/proposers.md, "The default space"); a finer
+/// step buys builds that no measurement can tell apart.
+pub const EF_CONSTRUCTION_RATIO: f64 = 1.5;
+
+/// Ratio between neighbouring `ef_search` values of [`SearchSpace::hnsw`].
+///
+/// Search latency is close to affine in `ef_search`, so one step changes p50 by at most
+/// about 12%, the median repeat-to-repeat noise of one p50; recall, which is measured
+/// exactly on a fixed build, still moves by small steps.
+pub const EF_SEARCH_RATIO: f64 = 1.12;
+
+/// The integers `low, low·r, low·r², ...` (rounded, strictly ascending) ending at `high`.
+///
+/// A step that would round to the same integer advances by 1. When the last rung falls
+/// within `√r` of `high` it is replaced by `high`, so no step is much shorter than the
+/// rest.
+///
+/// ```
+/// use hnswtune_core::space::geometric_ladder;
+/// assert_eq!(geometric_ladder(32, 400, 1.5)?, vec![32, 48, 72, 108, 162, 243, 400]);
+/// assert_eq!(geometric_ladder(10, 10, 1.5)?, vec![10]);
+/// assert!(geometric_ladder(0, 10, 1.5).is_err());
+/// # Ok::<(), hnswtune_core::SpaceError>(())
+/// ```
+pub fn geometric_ladder(low: i64, high: i64, ratio: f64) -> Result<Vec<i64>, SpaceError> {
+    let name = || "geometric ladder".to_string();
+    if low < 1 {
+        return Err(SpaceError::NonPositiveLogBound { name: name(), low });
+    }
+    if high < low {
+        return Err(SpaceError::InvertedBounds {
+            name: name(),
+            low,
+            high,
+        });
+    }
+    if !(ratio.is_finite() && ratio > 1.0) {
+        return Err(SpaceError::BadRatio {
+            ratio: ratio.to_string(),
+        });
+    }
+    let mut values = vec![low];
+    let mut x = low as f64;
+    loop {
+        x *= ratio;
+        let last = *values.last().expect("starts with low");
+        let next = (x.round() as i64).max(last + 1);
+        x = x.max(next as f64);
+        if next >= high {
+            break;
+        }
+        values.push(next);
+    }
+    if values.len() > 1 {
+        let last = *values.last().expect("non-empty");
+        if (high as f64) < last as f64 * ratio.sqrt() {
+            values.pop();
+        }
+    }
+    if *values.last().expect("non-empty") != high {
+        values.push(high);
+    }
+    Ok(values)
+}
+
+/// Where every anchored ladder's rungs are counted from, so that ladders with different
+/// bounds share them.
+const LADDER_ANCHOR: i64 = 10;
+
+/// `low`, the rungs of the geometric ladder from [`LADDER_ANCHOR`] that lie between the
+/// bounds (none within `√ratio` of `low`), and `high`.
+fn anchored_ladder(low: i64, high: i64, ratio: f64) -> Result<Vec<i64>, SpaceError> {
+    if high < low {
+        return Err(SpaceError::InvertedBounds {
+            name: "geometric ladder".into(),
+            low,
+            high,
+        });
+    }
+    let rungs = geometric_ladder(low.min(LADDER_ANCHOR), high, ratio)?;
+    let min_inner = low as f64 * ratio.sqrt();
+    let mut values = vec![low];
+    values.extend(
+        rungs
+            .into_iter()
+            .filter(|&v| v > low && v as f64 >= min_inner),
+    );
+    if high > low && values.last() != Some(&high) {
+        values.push(high);
+    }
+    Ok(values)
+}
+
+/// The value of `values` nearest to `target` (the smaller on a tie).
+fn nearest(values: &[i64], target: i64) -> i64 {
+    values
+        .iter()
+        .copied()
+        .min_by_key(|v| (v - target).abs())
+        .unwrap_or(target)
+}
+
 /// A validated set of parameters to search over.
 ///
 /// ```
 /// use hnswtune_core::{Params, SearchSpace, SpaceError, EF_CONSTRUCTION, EF_SEARCH};
 /// let space = SearchSpace::hnsw();
-/// let ok = Params::new().with(EF_CONSTRUCTION, 100).with(EF_SEARCH, 64);
+/// let ok = Params::new().with(EF_CONSTRUCTION, 120).with(EF_SEARCH, 68);
 /// space.validate(&ok).unwrap();
 /// let bad = Params::new().with(EF_CONSTRUCTION, 500).with(EF_SEARCH, 64);
 /// assert!(matches!(space.validate(&bad), Err(SpaceError::OutOfBounds { .. })));
@@ -497,14 +608,60 @@ impl SearchSpace {
         Ok(SearchSpace { specs })
     }
 
-    /// The seed's HNSW space: `ef_construction` 10..=400 (build-time, default 100) and
-    /// `ef_search` 10..=200 (search-time, default 64), both in steps of 1 on a log scale.
+    /// The seed's HNSW space at the resolution a measurement can show: `ef_construction`
+    /// on a geometric ladder over 10..=400 (build-time, ratio [`EF_CONSTRUCTION_RATIO`],
+    /// default 80, the cheaper rung next to the seed's 100: the first build is paid before anything is known) and `ef_search` on a geometric ladder over 10..=200 (search-time,
+    /// ratio [`EF_SEARCH_RATIO`], default 64).
+    ///
+    /// The steps follow the repeat-to-repeat noise of one p50 measurement (median 8–11%,
+    /// 90th percentile about 25–35% on instant-distance; 3–4% median on hnswlib-like
+    /// backends; docs/proposers.md, "The default space"): two builds whose
+    /// `ef_construction` differ by 1% cannot be told apart by any measurement, so the
+    /// space does not offer them. [`SearchSpace::hnsw_fine`] keeps step 1 for users who
+    /// want it.
     pub fn hnsw() -> Self {
         Self::hnsw_with_bounds((10, 400), (10, 200)).expect("the default bounds are valid")
     }
 
-    /// The HNSW space with configured bounds; defaults are clamped into them.
+    /// The HNSW space of [`SearchSpace::hnsw`] between other bounds: each ladder is the
+    /// lower bound, the rungs of the default ladder between the bounds, and the upper
+    /// bound, so that spaces with different bounds share their rungs (instant-distance's
+    /// space from 32 holds 53, 80, 120, ... like the default one). Defaults are the
+    /// values nearest to 80 and 64.
+    ///
+    /// ```
+    /// use hnswtune_core::{SearchSpace, ParamKind, EF_CONSTRUCTION};
+    /// let space = SearchSpace::hnsw_with_bounds((32, 400), (10, 200))?;
+    /// let ParamKind::Levels { values } = &space.spec(EF_CONSTRUCTION).unwrap().kind else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!(values, &[32, 53, 80, 120, 180, 270, 400]);
+    /// # Ok::<(), hnswtune_core::SpaceError>(())
+    /// ```
     pub fn hnsw_with_bounds(
+        ef_construction: (i64, i64),
+        ef_search: (i64, i64),
+    ) -> Result<Self, SpaceError> {
+        let ladder = |name: &str, (low, high): (i64, i64), ratio: f64, default: i64, phase| {
+            let values = anchored_ladder(low, high, ratio)?;
+            let default = nearest(&values, default);
+            Ok::<_, SpaceError>(ParamSpec::levels(name, values, phase).with_default(default))
+        };
+        SearchSpace::new(vec![
+            ladder(
+                EF_CONSTRUCTION,
+                ef_construction,
+                EF_CONSTRUCTION_RATIO,
+                80,
+                Phase::Build,
+            )?,
+            ladder(EF_SEARCH, ef_search, EF_SEARCH_RATIO, 64, Phase::Search)?,
+        ])
+    }
+
+    /// The HNSW space with every integer value between the bounds (step 1, log scale),
+    /// as the seed declared it; defaults 100 and 64, clamped into the bounds.
+    pub fn hnsw_fine(
         ef_construction: (i64, i64),
         ef_search: (i64, i64),
     ) -> Result<Self, SpaceError> {
@@ -743,8 +900,55 @@ mod tests {
         assert_eq!(space.project(&Params::new().with(EF_SEARCH, 20)), None);
         assert_eq!(
             space.build_key(&space.default_params()),
-            Params::new().with(EF_CONSTRUCTION, 100)
+            Params::new().with(EF_CONSTRUCTION, 80)
         );
+    }
+
+    fn levels_of(space: &SearchSpace, name: &str) -> Vec<i64> {
+        match &space.spec(name).unwrap().kind {
+            ParamKind::Levels { values } => values.clone(),
+            other => panic!("{name} is not a ladder: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_default_space_steps_at_the_resolution_a_measurement_shows() {
+        let space = SearchSpace::hnsw();
+        let ef_c = levels_of(&space, EF_CONSTRUCTION);
+        assert_eq!(ef_c, [10, 15, 23, 35, 53, 80, 120, 180, 270, 400]);
+        let ef_s = levels_of(&space, EF_SEARCH);
+        assert_eq!(
+            (ef_s[0], *ef_s.last().unwrap()),
+            (10, 200),
+            "the seed's bounds"
+        );
+        for pair in ef_s.windows(2).chain(ef_c.windows(2)) {
+            let ratio = pair[1] as f64 / pair[0] as f64;
+            assert!((1.05..=1.65).contains(&ratio), "step {pair:?}");
+        }
+        assert_eq!(space.default_params().int(EF_CONSTRUCTION), Some(80));
+        // Other bounds keep the default ladder's rungs in between.
+        let instant = SearchSpace::hnsw_with_bounds((32, 400), (10, 200)).unwrap();
+        assert_eq!(
+            levels_of(&instant, EF_CONSTRUCTION),
+            [32, 53, 80, 120, 180, 270, 400]
+        );
+        let narrow = SearchSpace::hnsw_with_bounds((32, 35), (10, 10)).unwrap();
+        assert_eq!(levels_of(&narrow, EF_CONSTRUCTION), [32, 35]);
+        assert_eq!(levels_of(&narrow, EF_SEARCH), [10]);
+        assert!(SearchSpace::hnsw_with_bounds((0, 400), (10, 200)).is_err());
+        assert!(SearchSpace::hnsw_with_bounds((400, 32), (10, 200)).is_err());
+        // The fine space keeps every value.
+        let fine = SearchSpace::hnsw_fine((10, 400), (10, 200)).unwrap();
+        assert_eq!(fine.build_cardinality(), 391);
+    }
+
+    #[test]
+    fn geometric_ladders_ascend_strictly_and_reject_bad_ratios() {
+        assert_eq!(geometric_ladder(1, 5, 1.1).unwrap(), [1, 2, 3, 4, 5]);
+        assert!(geometric_ladder(1, 5, 1.0).is_err());
+        assert!(geometric_ladder(1, 5, f64::NAN).is_err());
+        assert!(geometric_ladder(5, 1, 1.5).is_err());
     }
 
     fn arb_spec() -> impl Strategy<Value = ParamSpec> {

@@ -373,6 +373,8 @@ pub(crate) mod tests {
                 brute_force_us: floats[5],
                 search_secs: floats[6],
                 build_kind: [crate::BuildKind::Fresh, crate::BuildKind::Cached, crate::BuildKind::Extended][kind as usize],
+                config_build_secs: None,
+                p50_pass_spread: None,
             }
         }
     }

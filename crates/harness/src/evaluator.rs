@@ -481,6 +481,8 @@ impl HnswEvaluator {
             brute_force_us: p.truth.brute_force_us_per_query,
             search_secs: latency.runs.iter().map(|r| r.search_secs).sum(),
             build_kind: p.build_kind,
+            config_build_secs: Some(p.original_build_secs),
+            p50_pass_spread: (latency.runs.len() >= 2).then(|| latency.p50_spread()),
         }
     }
 

@@ -79,6 +79,16 @@ impl LatencySummary {
             })
     }
 
+    /// The spread of the per-pass p50, `max / min − 1`: 0 for one pass, and for a
+    /// fastest pass of 0 µs (nothing to compare against).
+    pub fn p50_spread(&self) -> f64 {
+        let (lo, hi) = self.p50_range_us();
+        if self.runs.len() < 2 || !(lo > 0.0) || !hi.is_finite() {
+            return 0.0;
+        }
+        hi / lo - 1.0
+    }
+
     fn from_runs(runs: Vec<LatencyRun>) -> Self {
         let pick = |f: fn(&LatencyRun) -> f64| {
             let mut v: Vec<f64> = runs.iter().map(f).collect();

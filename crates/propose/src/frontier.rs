@@ -82,8 +82,10 @@
 
 use std::sync::Mutex;
 
+use crate::convergence::{Convergence, assess_with};
 use crate::grid::{AxisOrder, first_in_order};
 use crate::lattice::{Fnv, HistoryIndex, HistoryView, Lattice, Point, nearest_unvisited};
+use crate::noise::StudyNoise;
 use crate::{ProposalContext, ProposeError, Proposer};
 use hnswtune_core::{EF_SEARCH, Objective, Params, SearchSpace, Trial, TrialId, TrialMetrics};
 
@@ -98,14 +100,16 @@ pub struct FrontierConfig {
     /// Relative noise allowed for in dominance bounds, in `[0, 1)`: a group is
     /// dominated only when its bound × (1 − tolerance) reaches the incumbent's cost.
     ///
-    /// The default, 0.26, is `r / (1 + r)` for `r` the 90th percentile of the relative
-    /// p50 difference between the two recorded builds of one config (0.351, over the
-    /// 250 configs of the MiniLM and clustered recordings): a bound and an incumbent
-    /// measured on different builds are told apart only when they differ by more than
-    /// nine in ten repeat pairs do. It was 0.10, the median, which let single noisy
-    /// measurements of a neighbouring build write off the optimum's build
-    /// (docs/proposers.md, "Noise tolerance").
-    pub noise_tolerance: f64,
+    /// `None`, the default, takes it from the study's own measurements:
+    /// [`StudyNoise::tolerance`] of the history, `r / (1 + r)` for `r` the study's
+    /// 90th-percentile repeat spread, which starts at the prior (0.26 with no
+    /// measurements) and moves to what the study measures. `Some(t)` fixes it.
+    pub noise_tolerance: Option<f64>,
+    /// When true (the default), a proposal that would open a build the study model of
+    /// [`crate::assess`] does not find promising is replaced by the model's most
+    /// promising config, and a new build gives way to a promising search-time move on
+    /// an existing one. `false` gives the bare frontier search.
+    pub gate_builds: bool,
     /// How many unopened groups (in coarse-to-fine order) are ranked per call, ≥ 1.
     pub candidate_limit: usize,
     /// Recall noise allowed for in cross-build inference, in `[0, 1)`: a measurement
@@ -119,7 +123,8 @@ impl Default for FrontierConfig {
         FrontierConfig {
             seed: 0,
             monotone_param: None,
-            noise_tolerance: 0.26,
+            noise_tolerance: None,
+            gate_builds: true,
             candidate_limit: 32,
             recall_margin: 0.005,
         }
@@ -136,7 +141,7 @@ impl Default for FrontierConfig {
 /// let objective = Objective::new(0.95)?;
 /// let ctx = ProposalContext { space: &space, history: &[], champion: None, objective: &objective };
 /// let first = Frontier::seeded(1).propose(&ctx)?.unwrap();
-/// assert_eq!(first.int(EF_SEARCH), Some(45), "mid-ladder on the log scale");
+/// assert_eq!(first.int(EF_SEARCH), Some(48), "mid-ladder");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -178,10 +183,12 @@ impl Clone for Frontier {
 impl Frontier {
     /// Checks `config` and builds the proposer.
     pub fn new(config: FrontierConfig) -> Result<Self, ProposeError> {
-        if !(0.0..1.0).contains(&config.noise_tolerance) {
+        if let Some(t) = config.noise_tolerance
+            && !(0.0..1.0).contains(&t)
+        {
             return Err(ProposeError::invalid(
                 "noise_tolerance",
-                format!("{} is outside [0, 1)", config.noise_tolerance),
+                format!("{t} is outside [0, 1)"),
             ));
         }
         if !(0.0..1.0).contains(&config.recall_margin) {
@@ -1197,12 +1204,22 @@ impl Picture<'_, '_> {
     }
 }
 
-impl Proposer for Frontier {
-    fn name(&self) -> &str {
-        "frontier"
+impl Frontier {
+    /// The study's noise estimate and the tolerance it gives (or the fixed one).
+    fn tolerance(&self, ctx: &ProposalContext<'_>) -> (StudyNoise, f64) {
+        let noise = StudyNoise::of_history(ctx.history);
+        (
+            noise,
+            self.config.noise_tolerance.unwrap_or(noise.tolerance()),
+        )
     }
 
-    fn propose(&self, ctx: &ProposalContext<'_>) -> Result<Option<Params>, ProposeError> {
+    /// The frontier search itself, before the study model's gate.
+    fn propose_ungated(
+        &self,
+        ctx: &ProposalContext<'_>,
+        tolerance: f64,
+    ) -> Result<Option<Params>, ProposeError> {
         let lattice = Lattice::new(ctx.space);
         let Some(m) = self.monotone_dim(&lattice) else {
             let view = HistoryView::new(&lattice, ctx.history);
@@ -1253,7 +1270,7 @@ impl Proposer for Frontier {
             suffix_missed: Vec::new(),
             axis,
             axis_units: &derived.axis_units,
-            tolerance: self.config.noise_tolerance,
+            tolerance,
         };
         let grouped = &derived.groups;
         let gl = picture.gdims.len();
@@ -1367,7 +1384,7 @@ impl Proposer for Frontier {
             neighbours(&picture, &g, &mut candidates);
         }
         let centre = picture.group_of(&lattice.centre());
-        let bucket_width = bucket_width(self.config.noise_tolerance);
+        let bucket_width = bucket_width(tolerance);
         let mut choice: Option<(RankKey, Point)> = None;
         for g in candidates.sorted() {
             let part = picture.partition(g);
@@ -1427,6 +1444,35 @@ impl Proposer for Frontier {
             .or_else(|| view.last_point().map(<[u64]>::to_vec))
             .unwrap_or_else(|| lattice.centre());
         Ok(nearest_unvisited(&lattice, &view, &anchor).map(|p| lattice.decode(&p)))
+    }
+}
+
+impl Proposer for Frontier {
+    fn name(&self) -> &str {
+        "frontier"
+    }
+
+    fn propose(&self, ctx: &ProposalContext<'_>) -> Result<Option<Params>, ProposeError> {
+        let (noise, tolerance) = self.tolerance(ctx);
+        let Some(proposal) = self.propose_ungated(ctx, tolerance)? else {
+            return Ok(None);
+        };
+        if !self.config.gate_builds {
+            return Ok(Some(proposal));
+        }
+        let model = assess_with(ctx, noise, tolerance);
+        if !model.modelled || !model.opens_new_group(&proposal) {
+            return Ok(Some(proposal));
+        }
+        // A new build: search-time moves on existing builds come first, and a build the
+        // model does not expect to gain more than the noise gives way to one it does.
+        let search_move = model.promising.iter().find(|c| !c.new_build);
+        Ok(Some(search_move.map_or(proposal, |c| c.params.clone())))
+    }
+
+    fn convergence(&self, ctx: &ProposalContext<'_>) -> Option<Convergence> {
+        let (noise, tolerance) = self.tolerance(ctx);
+        assess_with(ctx, noise, tolerance).converged()
     }
 }
 

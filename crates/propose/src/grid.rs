@@ -75,9 +75,9 @@ const DENSE_AXIS: u64 = 1 << 16;
 /// let objective = Objective::new(0.9)?;
 /// let ctx = ProposalContext { space: &space, history: &[], champion: None, objective: &objective };
 /// let first = Grid::new().propose(&ctx)?.unwrap();
-/// // The first point is the centre of the log-scaled space.
-/// assert_eq!(first.int(EF_CONSTRUCTION), Some(63));
-/// assert_eq!(first.int(EF_SEARCH), Some(45));
+/// // The first point is the centre of the ladders.
+/// assert_eq!(first.int(EF_CONSTRUCTION), Some(80));
+/// assert_eq!(first.int(EF_SEARCH), Some(48));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -446,7 +446,7 @@ mod tests {
 
     #[test]
     fn sweeps_a_build_before_opening_the_next() {
-        let space = SearchSpace::hnsw();
+        let space = SearchSpace::hnsw_fine((10, 400), (10, 200)).unwrap();
         let order = run(&space, 60);
         let builds: Vec<i64> = order
             .iter()

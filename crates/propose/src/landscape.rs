@@ -520,6 +520,8 @@ impl AnalyticLandscape {
                         } else {
                             BuildKind::Cached
                         },
+                        config_build_secs: Some(build_secs),
+                        p50_pass_spread: None,
                     };
                     let params = Params::new().with(EF_CONSTRUCTION, c).with(EF_SEARCH, s);
                     let mut t = Trial::start(

@@ -865,7 +865,7 @@ mod tests {
 
     #[test]
     fn encode_follows_the_projection_rule() {
-        let space = SearchSpace::hnsw();
+        let space = SearchSpace::hnsw_fine((10, 400), (10, 200)).unwrap();
         let lattice = Lattice::new(&space);
         let p = space.default_params().with("m", 16);
         let point = lattice.encode(&p).unwrap();
@@ -932,7 +932,7 @@ mod tests {
     fn the_encoding_fast_path_matches_the_general_walk() {
         use hnswtune_core::Phase::{Build, Search};
         let spaces = [
-            SearchSpace::hnsw(),
+            SearchSpace::hnsw_fine((10, 400), (10, 200)).unwrap(),
             SearchSpace::new(vec![
                 ParamSpec::int("a_unit", -5, 5, 1, Build),
                 ParamSpec::int("b_unit_longer_than_16", 0, 3, 1, Search),
@@ -1006,7 +1006,7 @@ mod tests {
 
     #[test]
     fn nearest_unvisited_prefers_search_moves_and_finds_the_last_point() {
-        let space = SearchSpace::hnsw_with_bounds((10, 14), (10, 12)).unwrap();
+        let space = SearchSpace::hnsw_fine((10, 14), (10, 12)).unwrap();
         let lattice = Lattice::new(&space);
         let mut visited = PointSet::default();
         visited.insert(vec![2, 1]);

@@ -81,15 +81,18 @@
 //! ```
 
 mod annealing;
+mod convergence;
 mod efficiency;
 mod epsilon_greedy;
 mod frontier;
 mod grid;
 mod landscape;
 mod lattice;
+mod noise;
 mod random;
 
 pub use annealing::{Annealing, AnnealingConfig, acceptance_probability};
+pub use convergence::{Assessment, Candidate, Convergence, assess, assess_with};
 pub use efficiency::{
     EfficiencyRow, EfficiencySettings, EfficiencyTable, RunOutcome, Spread, measure_efficiency,
     run_replay,
@@ -98,6 +101,7 @@ pub use epsilon_greedy::{EpsilonGreedy, EpsilonGreedyConfig};
 pub use frontier::{Frontier, FrontierConfig};
 pub use grid::Grid;
 pub use landscape::{AnalyticLandscape, ConfigTruth, Landscape, Replay};
+pub use noise::{PRIOR_P50_SPREAD, PRIOR_WEIGHT, StudyNoise};
 pub use random::Random;
 
 use std::fmt::Debug;
@@ -197,6 +201,15 @@ pub trait Proposer: Send + Sync + Debug {
 
     /// The next config to try, or `None` when the space is exhausted.
     fn propose(&self, ctx: &ProposalContext<'_>) -> Result<Option<Params>, ProposeError>;
+
+    /// `Some` when, by this strategy's account, the study is done: no untried config
+    /// is expected to beat the champion by more than the noise. A study stops there
+    /// ([`assess`] is the model [`Frontier`] answers with). The default, `None`, claims
+    /// nothing: a strategy without a model of the landscape runs until its budget ends.
+    fn convergence(&self, ctx: &ProposalContext<'_>) -> Option<Convergence> {
+        let _ = ctx;
+        None
+    }
 }
 
 macro_rules! forward_proposer {
@@ -207,6 +220,9 @@ macro_rules! forward_proposer {
             }
             fn propose(&self, ctx: &ProposalContext<'_>) -> Result<Option<Params>, ProposeError> {
                 (**self).propose(ctx)
+            }
+            fn convergence(&self, ctx: &ProposalContext<'_>) -> Option<Convergence> {
+                (**self).convergence(ctx)
             }
         }
     )*};
@@ -294,5 +310,51 @@ impl std::str::FromStr for StrategyKind {
                     ),
                 )
             })
+    }
+}
+
+/// Small builders for the unit tests of this crate.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use hnswtune_core::{
+        BuildKind, DatasetFingerprint, IndexName, Params, Trial, TrialMetrics, TriggerReason,
+    };
+
+    /// Metrics with the given recall and p50 and plausible figures elsewhere.
+    pub(crate) fn metrics(recall: f64, p50_us: f64) -> TrialMetrics {
+        TrialMetrics {
+            build_secs: 1.0,
+            search_p50_us: p50_us,
+            search_p95_us: p50_us * 1.5,
+            search_p99_us: p50_us * 2.0,
+            qps: 1e6 / p50_us,
+            recall,
+            recall_tolerant: recall,
+            k: 10,
+            index_bytes: 1 << 20,
+            vector_count: 1_000,
+            eval_query_count: 100,
+            brute_force_us: 500.0,
+            search_secs: 0.1,
+            build_kind: BuildKind::Fresh,
+            config_build_secs: None,
+            p50_pass_spread: None,
+        }
+    }
+
+    /// A completed study trial of `params`.
+    pub(crate) fn trial_of(params: Params, metrics: TrialMetrics) -> Trial {
+        Trial::start(
+            IndexName::new("unit").expect("valid"),
+            "q",
+            params,
+            DatasetFingerprint {
+                vector_count: 1_000,
+                dimension: 8,
+                content_hash: "unit".into(),
+            },
+            TriggerReason::Study,
+        )
+        .complete(metrics)
     }
 }

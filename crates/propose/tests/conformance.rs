@@ -61,6 +61,8 @@ fn measure(space: &SearchSpace, params: &Params) -> TrialMetrics {
         brute_force_us: 500.0,
         search_secs: 0.01,
         build_kind: Default::default(),
+        config_build_secs: None,
+        p50_pass_spread: None,
     }
 }
 

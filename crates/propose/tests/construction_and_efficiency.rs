@@ -78,7 +78,7 @@ fn bad_settings_are_refused_at_construction() {
 
     invalid(
         Frontier::new(FrontierConfig {
-            noise_tolerance: 1.0,
+            noise_tolerance: Some(1.0),
             ..Default::default()
         }),
         "noise_tolerance",

@@ -40,6 +40,8 @@ fn trial(params: Params, state: u8, score: f64) -> Trial {
             brute_force_us: 1.0,
             search_secs: 0.01,
             build_kind: Default::default(),
+            config_build_secs: None,
+            p50_pass_spread: None,
         }),
     }
 }

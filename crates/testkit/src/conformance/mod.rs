@@ -111,6 +111,8 @@ pub fn metrics(recall: f64, p50_us: f64) -> TrialMetrics {
         brute_force_us: 900.0,
         search_secs: 0.1,
         build_kind: BuildKind::Fresh,
+        config_build_secs: None,
+        p50_pass_spread: None,
     }
 }
 

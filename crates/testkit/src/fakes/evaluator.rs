@@ -62,6 +62,8 @@ pub fn analytic_metrics(params: &Params, dataset: &DatasetFingerprint) -> TrialM
         brute_force_us: n * 0.05,
         search_secs: p50 * 100.0 / 1e6,
         build_kind: BuildKind::Fresh,
+        config_build_secs: None,
+        p50_pass_spread: None,
     }
 }
 

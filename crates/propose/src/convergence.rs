@@ -1,0 +1,513 @@
+//! When a study is done, and which builds are worth opening: a small model of the
+//! landscape that every study rule reads.
+//!
+//! ## The model
+//!
+//! A config's *group* is everything but its `ef_search`: one build (plus any other
+//! search-time parameter). Within a group recall and latency grow with `ef_search`, so
+//! its best config is the smallest feasible `ef_search`, and latency there is bounded
+//! below by `cost(hi) × v / hi` for `v < hi` (latency is close to affine in `ef_search`
+//! with a non-negative intercept). The *incumbent* is the feasible config with the
+//! lowest mean cost; `t` is the comparison tolerance of the study's measured noise
+//! ([`StudyNoise::tolerance`]).
+//!
+//! A config is **promising** when it is expected to beat the incumbent by more than
+//! the noise:
+//!
+//! 1. **On an existing build** (a search-time move, cheap): the untried `ef_search`
+//!    values between the group's largest infeasible and smallest feasible value, when
+//!    the bound at the smallest of them is below `incumbent × (1 − t)`; for a group with
+//!    no feasible value yet, the next larger value, when its bound (the cost measured at
+//!    the largest value, scaled up) is below that line.
+//! 2. **On a new build** (seconds to minutes): only a build next to the incumbent's on
+//!    the build ladder, and only while the trend says a step may gain more than the
+//!    noise. For a neighbour on one side, look at the nearest opened build on the
+//!    *other* side of the incumbent's. If there is none, nothing is known about the
+//!    trend and the neighbour is promising (so the two neighbours of the first good
+//!    build are each opened once). If there is one, the neighbour is promising only
+//!    when that build's best cost is above `incumbent × (1 + t)`: the last step along
+//!    the ladder gained more than the noise, so the next one may too. A categorical
+//!    build parameter (the neighbour heuristic) offers each other choice once.
+//!
+//! Builds further away are expected to gain less than the noise: their neighbours
+//! already showed the trend. This is a hill climb along the build ladder with a
+//! noise-sized step threshold; a landscape whose best build lies past a flat stretch
+//! wider than the noise is where it stops short, and docs/proposers.md gives the
+//! replayed cost of that.
+//!
+//! The study has **converged** when there is an incumbent and no promising config.
+//! Strategies and the agent use the model two ways: [`crate::Frontier`] never opens a
+//! build the model does not find promising while a promising config exists, and the
+//! study stops when [`Proposer::convergence`](crate::Proposer::convergence) says so.
+//!
+//! The model needs an ordered search-time `ef_search` and a latency objective (p50 or
+//! p95); without them it claims nothing ([`Assessment::modelled`] is false).
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+use hnswtune_core::{EF_SEARCH, Minimize, ParamKind, ParamValue, Params, Phase, Trial};
+use serde::Serialize;
+
+use crate::ProposalContext;
+use crate::noise::StudyNoise;
+
+/// Why a study is done: the figures behind "no untried config is expected to beat the
+/// champion by more than the noise".
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Convergence {
+    /// One sentence for people.
+    pub reason: String,
+    /// The incumbent's mean cost (µs for p50 and p95).
+    pub champion_cost: f64,
+    /// The comparison tolerance that was applied, a fraction.
+    pub tolerance: f64,
+    /// The study's noise estimate behind it.
+    pub noise: StudyNoise,
+    /// How many builds (groups) have a completed trial.
+    pub builds: usize,
+}
+
+/// A config the model finds worth a trial.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Candidate {
+    /// The config to try.
+    pub params: Params,
+    /// True when it needs a build that does not exist yet.
+    pub new_build: bool,
+    /// A lower bound (existing builds) or an estimate (new builds) of its cost.
+    pub cost: f64,
+}
+
+/// What the model makes of a history (see the module docs).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Assessment {
+    /// False when the space or objective is outside the model; nothing else then
+    /// means anything and the study is never called converged.
+    pub modelled: bool,
+    /// The study's noise estimate.
+    pub noise: StudyNoise,
+    /// The comparison tolerance used, `noise.tolerance()` unless overridden.
+    pub tolerance: f64,
+    /// The incumbent config and its mean cost.
+    pub incumbent: Option<(Params, f64)>,
+    /// The promising configs: search-time moves first (lowest bound first), then new
+    /// builds (smaller build first).
+    pub promising: Vec<Candidate>,
+    /// Groups with a completed trial.
+    pub builds: usize,
+    /// Group keys (params without `ef_search`) that any trial touched.
+    #[serde(skip)]
+    touched: Vec<Params>,
+}
+
+impl Assessment {
+    /// `Some` when the study has converged.
+    pub fn converged(&self) -> Option<Convergence> {
+        let (_, cost) = self.incumbent.as_ref()?;
+        if !self.modelled || !self.promising.is_empty() {
+            return None;
+        }
+        Some(Convergence {
+            reason: format!(
+                "no untried config is expected to beat the champion's {cost:.1} by more than \
+                 the measured noise ({:.0}%): {} builds opened, each one resolved or bounded, \
+                 and the builds next to the best one ruled out by the trend",
+                self.tolerance * 100.0,
+                self.builds
+            ),
+            champion_cost: *cost,
+            tolerance: self.tolerance,
+            noise: self.noise,
+            builds: self.builds,
+        })
+    }
+
+    /// True when `params` would need a build (group) that no trial has touched.
+    pub fn opens_new_group(&self, params: &Params) -> bool {
+        let key = group_key(params);
+        !self.touched.contains(&key)
+    }
+
+    /// True when `params`'s group holds a promising candidate.
+    pub fn group_is_promising(&self, params: &Params) -> bool {
+        let key = group_key(params);
+        self.promising.iter().any(|c| group_key(&c.params) == key)
+    }
+}
+
+/// Assesses `ctx` with the tolerance of the study's own noise estimate.
+///
+/// ```
+/// use hnswtune_core::{Objective, SearchSpace};
+/// use hnswtune_propose::{ProposalContext, assess};
+///
+/// let space = SearchSpace::hnsw();
+/// let objective = Objective::new(0.9)?;
+/// let ctx = ProposalContext { space: &space, history: &[], champion: None, objective: &objective };
+/// let a = assess(&ctx);
+/// assert!(a.modelled);
+/// assert!(a.converged().is_none(), "nothing is done before a feasible config exists");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn assess(ctx: &ProposalContext<'_>) -> Assessment {
+    let noise = StudyNoise::of_history(ctx.history);
+    assess_with(ctx, noise, noise.tolerance())
+}
+
+/// Per config: the sums the model needs.
+#[derive(Default)]
+struct Agg {
+    recall: f64,
+    cost: f64,
+    completed: usize,
+    first: Option<hnswtune_core::TrialMetrics>,
+}
+
+/// One group's measurements: `ef_search` ladder index → (mean cost, feasible).
+type Measured = BTreeMap<usize, (f64, bool)>;
+
+/// Assesses `ctx` with a given tolerance (see the module docs).
+pub fn assess_with(ctx: &ProposalContext<'_>, noise: StudyNoise, tolerance: f64) -> Assessment {
+    let mut out = Assessment {
+        modelled: false,
+        noise,
+        tolerance,
+        incumbent: None,
+        promising: Vec::new(),
+        builds: 0,
+        touched: Vec::new(),
+    };
+    let space = ctx.space;
+    let Some(ladder) = space
+        .spec(EF_SEARCH)
+        .filter(|s| s.phase == Phase::Search && s.is_ordered())
+        .map(|s| {
+            s.values()
+                .into_iter()
+                .filter_map(|v| match v {
+                    ParamValue::Int(i) => Some(i),
+                    ParamValue::Cat(_) => None,
+                })
+                .collect::<Vec<i64>>()
+        })
+    else {
+        return out;
+    };
+    if ctx.objective.minimize == Minimize::BuildSecs || ladder.is_empty() {
+        return out;
+    }
+    out.modelled = true;
+
+    // Per config, then per group. Configs borrow from the history where they already
+    // lie in the space; groups are derived once per distinct config.
+    let mut configs: HashMap<Cow<'_, Params>, Agg> = HashMap::new();
+    for trial in ctx.history {
+        let params = if space.contains(&trial.params) {
+            Cow::Borrowed(&trial.params)
+        } else {
+            match space.project(&trial.params) {
+                Some(p) => Cow::Owned(p),
+                None => continue,
+            }
+        };
+        let agg = configs.entry(params).or_default();
+        if let Some(m) = completed(trial) {
+            agg.recall += m.recall;
+            agg.cost += ctx.objective.cost(m);
+            agg.completed += 1;
+            agg.first.get_or_insert_with(|| m.clone());
+        }
+    }
+    let mut groups: BTreeMap<Params, Measured> = BTreeMap::new();
+    let mut visited: BTreeMap<Params, Vec<usize>> = BTreeMap::new();
+    for (params, agg) in &configs {
+        let Some(ef) = params.int(EF_SEARCH) else {
+            continue;
+        };
+        let Ok(i) = ladder.binary_search(&ef) else {
+            continue;
+        };
+        let key = group_key(params);
+        visited.entry(key.clone()).or_default().push(i);
+        if let Some(first) = &agg.first {
+            let n = agg.completed as f64;
+            let mut mean = first.clone();
+            mean.recall = agg.recall / n;
+            let feasible = ctx.objective.feasible(&mean);
+            groups
+                .entry(key)
+                .or_default()
+                .insert(i, (agg.cost / n, feasible));
+        }
+    }
+    out.touched = visited.keys().cloned().collect();
+    out.builds = groups.len();
+
+    let incumbent = groups
+        .iter()
+        .flat_map(|(key, m)| {
+            m.iter()
+                .filter(|(_, (_, f))| *f)
+                .map(move |(&i, &(c, _))| (key, i, c))
+        })
+        .min_by(|a, b| a.2.total_cmp(&b.2));
+    let line = incumbent.map(|(_, _, c)| c * (1.0 - tolerance));
+    out.incumbent = incumbent.map(|(key, i, c)| (key.clone().with(EF_SEARCH, ladder[i]), c));
+
+    // 1. Search-time moves on the groups that have measurements.
+    for (key, measured) in &groups {
+        let seen = &visited[key];
+        let hi = measured.iter().find(|(_, (_, f))| *f).map(|(&i, _)| i);
+        let below_hi = |i: &usize| hi.is_none_or(|h| *i < h);
+        let lo = measured
+            .iter()
+            .filter(|(i, (_, f))| !*f && below_hi(i))
+            .map(|(&i, _)| i)
+            .next_back();
+        let open: Vec<usize> = match hi {
+            Some(h) => (lo.map_or(0, |l| l + 1)..h)
+                .filter(|i| !seen.contains(i))
+                .collect(),
+            None => (lo.map_or(0, |l| l + 1)..ladder.len())
+                .filter(|i| !seen.contains(i))
+                .collect(),
+        };
+        let Some(&first_open) = open.first() else {
+            continue;
+        };
+        let (probe, bound) = match hi {
+            Some(h) => {
+                let cost_hi = measured[&h].0;
+                let bound = cost_hi * ladder[first_open] as f64 / ladder[h] as f64;
+                (open[open.len() / 2], bound)
+            }
+            None => {
+                let l = lo.expect("a group with measurements and no feasible value has a lo");
+                let cost_lo = measured[&l].0;
+                let bound = cost_lo * ladder[first_open] as f64 / ladder[l] as f64;
+                (open[(open.len() - 1) / 2], bound)
+            }
+        };
+        if line.is_none_or(|line| bound < line) {
+            out.promising.push(Candidate {
+                params: key.clone().with(EF_SEARCH, ladder[probe]),
+                new_build: false,
+                cost: bound,
+            });
+        }
+    }
+    out.promising.sort_by(|a, b| a.cost.total_cmp(&b.cost));
+
+    // 2. New builds next to the incumbent's, while the trend allows.
+    if let Some((best_key, best_i, best_cost)) = incumbent {
+        let best_of = |key: &Params| -> Option<f64> {
+            groups.get(key).map(|m| {
+                m.values()
+                    .filter(|(_, f)| *f)
+                    .map(|(c, _)| *c)
+                    .fold(f64::INFINITY, f64::min)
+            })
+        };
+        let mut new_builds = Vec::new();
+        for spec in space.specs().iter().filter(|s| s.name != EF_SEARCH) {
+            let Some(current) = best_key.get(&spec.name) else {
+                continue;
+            };
+            let values = spec.values();
+            let Some(at) = values.iter().position(|v| v == current) else {
+                continue;
+            };
+            let with = |v: &ParamValue| best_key.clone().with(spec.name.clone(), v.clone());
+            let mut consider = |neighbour: Params, opposite: Option<f64>| {
+                if visited.contains_key(&neighbour) {
+                    return;
+                }
+                let trend_allows = opposite.is_none_or(|c| c > best_cost * (1.0 + tolerance));
+                if trend_allows {
+                    new_builds.push((spec.phase == Phase::Build, neighbour));
+                }
+            };
+            if matches!(spec.kind, ParamKind::Categorical { .. }) {
+                for v in values.iter().filter(|v| *v != current) {
+                    consider(with(v), None);
+                }
+                continue;
+            }
+            for side in [-1isize, 1] {
+                let Some(j) = at.checked_add_signed(side).filter(|&j| j < values.len()) else {
+                    continue;
+                };
+                // The nearest opened group on the other side of the incumbent's.
+                let mut k = at as isize - side;
+                let mut opposite = None;
+                while k >= 0 && (k as usize) < values.len() {
+                    if let Some(c) = best_of(&with(&values[k as usize])) {
+                        opposite = Some(c);
+                        break;
+                    }
+                    k -= side;
+                }
+                consider(with(&values[j]), opposite);
+            }
+        }
+        new_builds.sort_by(|a, b| a.1.cmp(&b.1));
+        for (build, key) in new_builds {
+            out.promising.push(Candidate {
+                params: key.with(EF_SEARCH, ladder[best_i]),
+                new_build: build,
+                cost: best_cost,
+            });
+        }
+    }
+    out
+}
+
+/// A trial's metrics when it completed.
+fn completed(trial: &Trial) -> Option<&hnswtune_core::TrialMetrics> {
+    trial.completed_metrics()
+}
+
+/// A config without its `ef_search`: its build and any other search-time parameter.
+fn group_key(params: &Params) -> Params {
+    params.filtered(|name| name != EF_SEARCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{metrics, trial_of};
+    use hnswtune_core::{EF_CONSTRUCTION, Objective, SearchSpace};
+
+    fn at(ef_c: i64, ef_s: i64, recall: f64, p50: f64) -> Trial {
+        trial_of(
+            Params::new()
+                .with(EF_CONSTRUCTION, ef_c)
+                .with(EF_SEARCH, ef_s),
+            metrics(recall, p50),
+        )
+    }
+
+    fn run(history: &[Trial], tolerance: f64) -> Assessment {
+        let space = SearchSpace::hnsw();
+        let objective = Objective::new(0.95).unwrap();
+        let ctx = ProposalContext {
+            space: &space,
+            history,
+            champion: None,
+            objective: &objective,
+        };
+        assess_with(&ctx, StudyNoise::prior(), tolerance)
+    }
+
+    #[test]
+    fn a_bracket_narrower_than_the_noise_is_resolved() {
+        // 120: infeasible at 24, feasible at 34 (100 µs); 27 and 30 remain untried.
+        let history = [at(120, 24, 0.94, 80.0), at(120, 34, 0.96, 100.0)];
+        let wide = run(&history, 0.10);
+        assert!(
+            wide.promising
+                .iter()
+                .any(|c| !c.new_build && c.params.int(EF_SEARCH) == Some(30)),
+            "27 is 21% below 34, outside a 10% noise, so the bracket is bisected: {:?}",
+            wide.promising
+        );
+        let noisy = run(&history, 0.26);
+        assert!(
+            noisy.promising.iter().all(|c| c.new_build),
+            "inside a 26% noise the bracket is done"
+        );
+    }
+
+    #[test]
+    fn the_neighbours_of_the_first_good_build_are_opened_once_then_the_trend_decides() {
+        let first = [at(120, 34, 0.96, 100.0), at(120, 30, 0.94, 90.0)];
+        let a = run(&first, 0.2);
+        let builds: Vec<i64> = a
+            .promising
+            .iter()
+            .filter(|c| c.new_build)
+            .map(|c| c.params.int(EF_CONSTRUCTION).unwrap())
+            .collect();
+        assert_eq!(builds, [80, 180], "both neighbours, nothing further");
+        assert!(a.converged().is_none());
+
+        // 180 is within the noise of 120 (95 against 100): the step gained less than the
+        // noise, so neither 270 (past 180) nor 80 (past 120, away from the gain) is
+        // expected to gain more.
+        let mut flat = first.to_vec();
+        flat.extend([at(180, 30, 0.955, 95.0), at(180, 27, 0.945, 88.0)]);
+        let a = run(&flat, 0.2);
+        let c = a.converged().expect("nothing left is expected to gain");
+        assert_eq!(c.builds, 2);
+        assert_eq!(c.champion_cost, 95.0);
+        assert!(c.reason.contains("95.0"), "{}", c.reason);
+
+        // 80 opened first instead and much worse (150): the step from 80 to 120 gained
+        // more than the noise, so 180 is still worth a build.
+        let mut rising = first.to_vec();
+        rising.extend([at(80, 34, 0.951, 150.0), at(80, 30, 0.93, 140.0)]);
+        let a = run(&rising, 0.2);
+        let builds: Vec<i64> = a
+            .promising
+            .iter()
+            .filter(|c| c.new_build)
+            .map(|c| c.params.int(EF_CONSTRUCTION).unwrap())
+            .collect();
+        assert_eq!(builds, [180]);
+
+        // Had 180 been much better than 120, 270 would be next.
+        let mut falling = first.to_vec();
+        falling.extend([at(180, 30, 0.955, 70.0), at(180, 27, 0.945, 60.0)]);
+        let a = run(&falling, 0.2);
+        assert!(
+            a.promising
+                .iter()
+                .any(|c| c.new_build && c.params.int(EF_CONSTRUCTION) == Some(270))
+        );
+    }
+
+    #[test]
+    fn nothing_is_claimed_without_a_feasible_config_or_outside_the_model() {
+        let infeasible = [at(120, 200, 0.90, 400.0)];
+        assert!(run(&infeasible, 0.2).converged().is_none());
+        let space = SearchSpace::new(vec![hnswtune_core::ParamSpec::int(
+            EF_CONSTRUCTION,
+            10,
+            20,
+            1,
+            Phase::Build,
+        )])
+        .unwrap();
+        let objective = Objective::new(0.9).unwrap();
+        let ctx = ProposalContext {
+            space: &space,
+            history: &[],
+            champion: None,
+            objective: &objective,
+        };
+        assert!(!assess(&ctx).modelled);
+    }
+
+    #[test]
+    fn a_group_with_no_feasible_value_is_bounded_by_its_largest_measurement() {
+        // 80 misses the floor at 200, the top of the ladder: resolved, nothing to try.
+        let history = [at(120, 34, 0.96, 100.0), at(80, 200, 0.94, 500.0)];
+        let a = run(&history, 0.2);
+        assert!(
+            a.promising
+                .iter()
+                .all(|c| c.params.int(EF_CONSTRUCTION) != Some(80)),
+            "{:?}",
+            a.promising
+        );
+        // 80 misses at 24 (60 µs): 27 could still be cheap.
+        let history = [at(120, 34, 0.96, 100.0), at(80, 24, 0.94, 60.0)];
+        let a = run(&history, 0.2);
+        assert!(
+            a.promising
+                .iter()
+                .any(|c| !c.new_build && c.params.int(EF_CONSTRUCTION) == Some(80))
+        );
+    }
+}
