@@ -97,6 +97,10 @@ pub struct AgentStatus {
     /// Indexes whose champion fell below the recall floor on new data and has not been
     /// replaced yet.
     pub regressed: Vec<IndexName>,
+    /// Indexes whose study has converged on their current data: their periodic
+    /// wake-ups read the journal and build nothing until the data changes or a Manual
+    /// trigger arrives.
+    pub converged: Vec<IndexName>,
     /// When the loop started.
     pub started_at: Option<DateTime<Utc>>,
 }
@@ -120,6 +124,7 @@ struct State {
     current: Option<Running>,
     last_error: Option<LastError>,
     regressed: BTreeSet<IndexName>,
+    converged: BTreeSet<IndexName>,
     started_at: Option<DateTime<Utc>>,
 }
 
@@ -249,6 +254,7 @@ impl AgentHandle {
             last_event,
             last_error: state.last_error.clone(),
             regressed: state.regressed.iter().cloned().collect(),
+            converged: state.converged.iter().cloned().collect(),
             started_at: state.started_at,
         }
     }
@@ -449,6 +455,12 @@ impl Observer for LoopObserver<'_> {
                 None,
                 "the proposer has nothing left to try on this data",
             ),
+            StudyEvent::Converged { index, convergence } => shared.event(
+                EventKind::Converged,
+                Some(index),
+                None,
+                convergence.reason.clone(),
+            ),
             StudyEvent::StoreRetry { op, attempt, error } => shared.event(
                 EventKind::StoreRetry,
                 None,
@@ -622,9 +634,16 @@ async fn run(
                             );
                         }
                     }
-                    Outcome::Trial { .. } => {}
-                    Outcome::Exhausted => {}
+                    Outcome::Trial { .. } | Outcome::Exhausted => {}
+                    Outcome::Converged(_) => {}
                 }
+                let mut state = lock(&shared.state);
+                if matches!(done.outcome, Outcome::Converged(_)) {
+                    state.converged.insert(pending.index.clone());
+                } else {
+                    state.converged.remove(&pending.index);
+                }
+                drop(state);
                 if !built {
                     cooling.remove(&pending.index);
                 }

@@ -145,8 +145,15 @@ pub struct IndexSettings {
     pub initial_params: Option<Params>,
     /// The build seed recorded in each trial.
     pub build_seed: u64,
-    /// Build single-threaded so that results are reproducible.
+    /// Build single-threaded so that results are reproducible. The default (true)
+    /// suits an embedded agent, which shares the host's cores; the CLI's `tune` builds
+    /// on every core unless `--deterministic` is given.
     pub deterministic: bool,
+    /// Stop when the proposer says the study has converged
+    /// ([`Proposer::convergence`](hnswtune_propose::Proposer::convergence)): a study
+    /// ends, and the agent leaves the index alone until its data changes or a Manual
+    /// trigger arrives. Default true.
+    pub stop_when_converged: bool,
 }
 
 impl IndexSettings {
@@ -162,6 +169,7 @@ impl IndexSettings {
             initial_params: None,
             build_seed: 0,
             deterministic: true,
+            stop_when_converged: true,
         }
     }
 

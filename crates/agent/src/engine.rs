@@ -12,7 +12,7 @@ use hnswtune_core::{
     Promotion, PromotionRegistry, Trial, TrialJournal, TrialMetrics, TrialState, Trials,
     TriggerReason,
 };
-use hnswtune_propose::ProposalContext;
+use hnswtune_propose::{Convergence, PRIOR_WEIGHT, ProposalContext, StudyNoise};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::rules::{self, KeepReason, Screen, Verdict};
@@ -73,6 +73,27 @@ pub(crate) enum Outcome {
     },
     /// Nothing left to propose.
     Exhausted,
+    /// The study has converged on this data; no trial ran.
+    Converged(Box<Convergence>),
+}
+
+/// `objective` with its promotion margin raised to the study's measured noise of a
+/// median of `repeats` re-measurements (`p90 spread / √repeats`, at most 0.5), once the
+/// study has at least [`PRIOR_WEIGHT`] noise samples; below that the configured margin
+/// and the A/B rule's spread test decide alone. The margin is never lowered.
+pub(crate) fn with_measured_margin(
+    mut objective: Objective,
+    history: &[Trial],
+    repeats: usize,
+) -> Objective {
+    let noise = StudyNoise::of_history(history);
+    if let Some(measured) = noise.measured
+        && noise.samples as f64 >= PRIOR_WEIGHT
+    {
+        let of_median = measured / (repeats.max(1) as f64).sqrt();
+        objective.noise_margin = objective.noise_margin.max(of_median.min(0.5));
+    }
+    objective
 }
 
 /// A cycle's outcome with the bookkeeping the loop needs.
@@ -86,7 +107,7 @@ pub(crate) struct Cycle {
 
 impl Cycle {
     pub(crate) fn built(&self) -> bool {
-        !matches!(self.outcome, Outcome::Exhausted)
+        !matches!(self.outcome, Outcome::Exhausted | Outcome::Converged(_))
     }
 }
 
@@ -159,6 +180,7 @@ impl Engine<'_> {
             .filter(|t| t.dataset == fingerprint)
             .collect();
         span.record("history", same_data.len());
+        let objective = with_measured_margin(objective, &same_data, self.config.ab_repeats);
         let champion = self
             .champion(index, &same_data, &fingerprint, observer)
             .await?;
@@ -222,6 +244,21 @@ impl Engine<'_> {
                     champion: champion.as_ref().and_then(|c| c.trial.as_ref()),
                     objective: &objective,
                 };
+                // A Manual trigger asks for a trial whatever the study's state.
+                let may_stop =
+                    settings.stop_when_converged && !matches!(trigger, TriggerReason::Manual);
+                if may_stop && let Some(convergence) = settings.proposer.convergence(&ctx) {
+                    info!(reason = %convergence.reason, "the study has converged on this data");
+                    let convergence = Box::new(convergence);
+                    observer.on_event(&StudyEvent::Converged {
+                        index: index.clone(),
+                        convergence: convergence.clone(),
+                    });
+                    return Ok(Cycle {
+                        outcome: Outcome::Converged(convergence),
+                        own_trials,
+                    });
+                }
                 match settings.proposer.propose(&ctx)? {
                     Some(params) => {
                         debug!(%params, "proposed");

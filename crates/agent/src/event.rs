@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use hnswtune_core::{AbComparison, IndexName, Promotion, Trial, TrialId};
+use hnswtune_propose::Convergence;
 use serde::Serialize;
 
 use crate::rules::{KeepReason, PromoteRule};
@@ -64,6 +65,15 @@ pub enum StudyEvent {
     Exhausted {
         /// The index.
         index: IndexName,
+    },
+    /// The study has converged: no untried config is expected to beat the champion by
+    /// more than the measured noise. No trial ran; the index waits for new data or a
+    /// Manual trigger.
+    Converged {
+        /// The index.
+        index: IndexName,
+        /// Why, with the figures.
+        convergence: Box<Convergence>,
     },
     /// A store call failed and will be retried after a backoff.
     StoreRetry {
@@ -128,6 +138,8 @@ pub enum EventKind {
     ChampionRegressed,
     /// The proposer has nothing left to try for an index on its current data.
     Exhausted,
+    /// An index's study converged; it waits for new data or a Manual trigger.
+    Converged,
     /// A journal or registry call failed and is being retried.
     StoreRetry,
     /// A journal or registry call failed for good; the cycle was abandoned.

@@ -101,4 +101,4 @@ pub use engine::Backends;
 pub use error::AgentError;
 pub use event::{AgentEvent, EventKind, NoObserver, Observer, StudyEvent};
 pub use queue::{Enqueued, TriggerEvent};
-pub use study::{StudyBudget, StudyReport, tune};
+pub use study::{StudyBudget, StudyEnd, StudyReport, tune};

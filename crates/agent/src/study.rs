@@ -1,25 +1,71 @@
 //! The synchronous study: tune one index now, without the loop.
 
+use std::time::Duration;
+
 use hnswtune_core::{DatasetFingerprint, IndexName, Promotion, Trial, TriggerReason, pareto_front};
+use hnswtune_propose::Convergence;
 use serde::Serialize;
 use tracing::{Instrument, info_span};
 
 use crate::engine::{Engine, Outcome, blocking};
 use crate::{AgentConfig, AgentError, Backends, IndexSettings, Observer};
 
-/// How much a study may do.
+/// How much a study may do: trials, wall time, or both (whichever ends first).
+///
+/// ```
+/// use std::time::Duration;
+/// use hnswtune_agent::StudyBudget;
+/// let both = StudyBudget::trials(30).with_time(Duration::from_secs(900));
+/// assert_eq!(both.max_trials, 30);
+/// assert_eq!(StudyBudget::time(Duration::from_secs(60)).max_trials, usize::MAX);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct StudyBudget {
-    /// The most builds to run: trials, including a champion re-measurement when the
-    /// data changed since the champion was measured.
+    /// The most trials to run, including a champion re-measurement when the data
+    /// changed since the champion was measured.
     pub max_trials: usize,
+    /// No trial starts once this much wall time has passed since the study began; the
+    /// trial running then finishes and is recorded.
+    pub max_time: Option<Duration>,
 }
 
 impl StudyBudget {
-    /// At most `max_trials` builds.
+    /// At most `max_trials` trials.
     pub fn trials(max_trials: usize) -> Self {
-        StudyBudget { max_trials }
+        StudyBudget {
+            max_trials,
+            max_time: None,
+        }
     }
+
+    /// As many trials as start within `max_time`.
+    pub fn time(max_time: Duration) -> Self {
+        StudyBudget {
+            max_trials: usize::MAX,
+            max_time: Some(max_time),
+        }
+    }
+
+    /// The same budget, also bounded by `max_time`.
+    pub fn with_time(mut self, max_time: Duration) -> Self {
+        self.max_time = Some(max_time);
+        self
+    }
+}
+
+/// Why a study ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StudyEnd {
+    /// `max_trials` trials ran.
+    Trials,
+    /// `max_time` passed.
+    Time,
+    /// The study converged ([`StudyReport::converged`] says why).
+    Converged,
+    /// The proposer had nothing left to try.
+    Exhausted,
 }
 
 /// What a study did and where the index stands afterwards.
@@ -40,9 +86,15 @@ pub struct StudyReport {
     pub pareto_front: Vec<Trial>,
     /// True when the proposer ran out of configs before the budget did.
     pub exhausted: bool,
+    /// Set when the study ended because it converged: no untried config is expected
+    /// to beat the champion by more than the measured noise.
+    pub converged: Option<Convergence>,
+    /// Why the study ended.
+    pub ended: StudyEnd,
 }
 
-/// Runs up to `budget.max_trials` trials on one index now, promoting exactly as the
+/// Runs trials on one index now, until the budget (trials or wall time) is spent, the
+/// study converges ([`IndexSettings::stop_when_converged`]) or the proposer is exhausted, promoting exactly as the
 /// agent loop would (same floor, same interleaved re-measurement, same noise rule,
 /// same race handling), and reports the champion and the Pareto front.
 ///
@@ -68,16 +120,29 @@ pub async fn tune(
     let engine = Engine { config, backends };
     let span = info_span!("study", index = %settings.index, max_trials = budget.max_trials);
     async {
+        let started = tokio::time::Instant::now();
         let mut trials = Vec::new();
         let mut promotions = Vec::new();
         let mut exhausted = false;
+        let mut converged = None;
+        let mut ended = StudyEnd::Trials;
         while trials.len() < budget.max_trials {
+            if budget.max_time.is_some_and(|t| started.elapsed() >= t) {
+                ended = StudyEnd::Time;
+                break;
+            }
             let cycle = engine
                 .cycle(settings, TriggerReason::Study, false, observer)
                 .await?;
             match cycle.outcome {
                 Outcome::Exhausted => {
                     exhausted = true;
+                    ended = StudyEnd::Exhausted;
+                    break;
+                }
+                Outcome::Converged(c) => {
+                    converged = Some(*c);
+                    ended = StudyEnd::Converged;
                     break;
                 }
                 Outcome::Revalidated { trial, .. } => trials.push(trial),
@@ -102,6 +167,8 @@ pub async fn tune(
             champion,
             pareto_front: front,
             exhausted,
+            converged,
+            ended,
         })
     }
     .instrument(span)

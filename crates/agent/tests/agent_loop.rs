@@ -400,3 +400,42 @@ async fn a_regressed_champion_is_marked_in_the_status_until_replaced() {
     wait_until(&agent, HOUR, |s, _| s.promotions == 2).await;
     assert!(agent.status().regressed.is_empty());
 }
+
+/// A converged index costs its periodic wake-ups a journal read and no build; the
+/// status lists it; a Manual trigger still runs a trial.
+#[tokio::test(start_paused = true)]
+async fn a_converged_index_waits_for_new_data_or_a_manual_trigger() {
+    let rig = rig(FakeEvaluator::new());
+    let config = AgentConfig {
+        cycle_interval_secs: 10,
+        max_trials_per_hour: 300,
+        ..config()
+    };
+    let frontier = std::sync::Arc::new(hnswtune_propose::Frontier::seeded(5));
+    let settings = hnswtune_agent::IndexSettings::new(name("a"), "eval", frontier)
+        .with_objective(hnswtune_core::Objective::new(0.9).unwrap());
+    let agent = spawn(
+        config,
+        AgentDeps::new(rig.backends.clone()).with_index(settings),
+    )
+    .unwrap();
+    wait_until(&agent, HOUR * 4, |s, _| s.converged == vec![name("a")]).await;
+    let trials = rig.journal.trials_of(&name("a")).len();
+    let evaluations = rig.evaluator.evaluations();
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    assert_eq!(rig.journal.trials_of(&name("a")).len(), trials);
+    assert_eq!(
+        rig.evaluator.evaluations(),
+        evaluations,
+        "no build after convergence"
+    );
+    assert!(has(&agent.events(), EventKind::Converged));
+
+    agent.enqueue(TriggerEvent::manual(name("a"))).unwrap();
+    wait_until(&agent, HOUR, |_, _| {
+        rig.journal.trials_of(&name("a")).len() == trials + 1
+    })
+    .await;
+    agent.stop();
+    agent.stopped().await;
+}

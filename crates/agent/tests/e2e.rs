@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{cfg, name, wait_until_every};
-use hnswtune_agent::{AgentConfig, AgentDeps, Backends, IndexSettings, TriggerEvent, spawn};
+use hnswtune_agent::{AgentConfig, AgentDeps, Backends, TriggerEvent, spawn};
 use hnswtune_core::{Evaluator, PromotionRegistry, TrialJournal, TrialState, TriggerReason};
 use hnswtune_harness::backend::instant::InstantDistance;
 use hnswtune_harness::{EvalSet, HnswEvaluator, InMemorySource, Metric, testdata};
@@ -40,7 +40,7 @@ async fn three_triggers_reach_a_promotion_on_the_real_harness_and_journal() {
         evaluator.clone(),
     );
     let proposer = ScriptedProposer::new(vec![cfg(40, 90), cfg(30, 40), cfg(50, 120)]);
-    let settings = IndexSettings::new(index.clone(), "queries", Arc::new(proposer));
+    let settings = common::settings_with(index.clone(), "queries", Arc::new(proposer));
     let config = AgentConfig {
         enabled: true,
         cycle_interval_secs: 86_400,

@@ -350,3 +350,79 @@ async fn new_data_without_a_trigger_is_noticed_by_its_fingerprint() {
     // history holds just the re-measurement, so it starts from its script again.
     assert_eq!(second.trials[1].params, cfg(100, 150));
 }
+
+/// With Frontier on the default space, a study stops by itself once no untried config
+/// is expected to beat the champion by more than the noise, says why, and tells the
+/// observer; with `stop_when_converged` off it spends its budget.
+#[tokio::test(start_paused = true)]
+async fn a_study_stops_when_it_has_converged_and_says_why() {
+    let first = rig(FakeEvaluator::new());
+    let frontier = Arc::new(hnswtune_propose::Frontier::seeded(3));
+    let settings = hnswtune_agent::IndexSettings::new(name("docs"), "eval", frontier.clone())
+        .with_objective(Objective::new(0.9).unwrap());
+    let recorder = Recorder::default();
+    let report = tune(
+        &AgentConfig::default(),
+        &first.backends,
+        &settings,
+        StudyBudget::trials(60),
+        &recorder,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.ended, hnswtune_agent::StudyEnd::Converged);
+    let convergence = report.converged.expect("converged");
+    assert!(report.trials.len() < 60, "{} trials", report.trials.len());
+    assert!(
+        convergence.reason.contains("noise"),
+        "{}",
+        convergence.reason
+    );
+    assert!(report.champion.is_some());
+    assert!(
+        recorder
+            .events()
+            .iter()
+            .any(|e| matches!(e, StudyEvent::Converged { .. }))
+    );
+
+    // The same study on a fresh store with the stop switched off runs its budget.
+    let fresh = rig(FakeEvaluator::new());
+    let mut settings = settings;
+    settings.stop_when_converged = false;
+    let report = tune(
+        &AgentConfig::default(),
+        &fresh.backends,
+        &settings,
+        StudyBudget::trials(30),
+        &hnswtune_agent::NoObserver,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.trials.len(), 30);
+    assert_eq!(report.ended, hnswtune_agent::StudyEnd::Trials);
+}
+
+/// A time budget ends a study between trials: each evaluation takes 20 ms of real time,
+/// so a 100 ms budget ends the study long before its 50 scripted configs (the count
+/// itself depends on the machine and is not asserted).
+#[tokio::test]
+async fn a_time_budget_ends_the_study_between_trials() {
+    let rig = rig(FakeEvaluator::new().with_delay(std::time::Duration::from_millis(20)));
+    let settings = settings("docs", sweep(50));
+    let report = tune(
+        &AgentConfig::default(),
+        &rig.backends,
+        &settings,
+        StudyBudget::time(std::time::Duration::from_millis(100)),
+        &hnswtune_agent::NoObserver,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.ended, hnswtune_agent::StudyEnd::Time);
+    assert!(
+        (1..50).contains(&report.trials.len()),
+        "{} trials",
+        report.trials.len()
+    );
+}

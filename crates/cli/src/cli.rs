@@ -85,6 +85,16 @@ impl BackendArg {
     }
 }
 
+/// The resolution of the search space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpaceArg {
+    /// Geometric ladders at the resolution a measurement shows (ef_construction steps
+    /// of 1.5×, ef_search of 1.12×).
+    Ladder,
+    /// Every integer between the same bounds (step 1), as the seed declared it.
+    Fine,
+}
+
 /// Proposal strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StrategyArg {
@@ -149,16 +159,33 @@ pub struct TuneArgs {
     #[arg(long, value_enum, default_value = "instant-distance")]
     pub backend: BackendArg,
 
-    /// Trials to run in this invocation (earlier trials of the study are kept and used).
-    #[arg(long, default_value_t = 20)]
-    pub budget: usize,
+    /// The search space's resolution; the backend sets its bounds.
+    #[arg(long, value_enum, default_value = "ladder")]
+    pub space: SpaceArg,
+
+    /// Trials to run in this invocation at most (earlier trials of the study are kept
+    /// and used). Default 20, or no limit when only --time is given. The study also
+    /// ends by itself when it has converged.
+    #[arg(long)]
+    pub budget: Option<usize>,
+
+    /// Wall time this invocation may spend, for example 90s, 15m or 1h30m: no trial
+    /// starts after it has passed (the one running finishes). With --budget, whichever
+    /// ends first.
+    #[arg(long, value_name = "DURATION")]
+    pub time: Option<String>,
 
     /// Seed of the strategy and of the builds.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 
-    /// Build each index on every core instead of one thread: faster, but two builds of
-    /// the same config may differ slightly, so trials are not bit-reproducible.
+    /// Build each index on one thread, so that a build is reproducible bit for bit
+    /// (instant-distance). Slower: by default builds use every core.
+    #[arg(long)]
+    pub deterministic: bool,
+
+    /// Build each index on every core. This is the default; the flag is kept for
+    /// scripts written when it was not, and cannot be combined with --deterministic.
     #[arg(long)]
     pub parallel_builds: bool,
 
@@ -265,6 +292,34 @@ pub fn check_min_recall(value: f64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The trials budget of `tune`: `--budget`, else 20 unless `--time` alone bounds the
+/// run.
+pub const DEFAULT_TUNE_BUDGET: usize = 20;
+
+/// Parses `--time`, with a sentence a person can act on.
+pub fn parse_time_budget(value: &str) -> anyhow::Result<std::time::Duration> {
+    let hint = "It is the wall time the study may spend, written like 90s, 15m or 1h30m.";
+    let parsed = humantime::parse_duration(value.trim()).map_err(|e| {
+        anyhow::anyhow!("--time {value:?} cannot be read as a duration ({e}). {hint}")
+    })?;
+    if parsed.is_zero() {
+        anyhow::bail!("--time {value:?} is zero, so no trial could start. {hint}");
+    }
+    Ok(parsed)
+}
+
+/// Checks that `--deterministic` and `--parallel-builds` are not both given.
+pub fn check_build_threads(deterministic: bool, parallel_builds: bool) -> anyhow::Result<()> {
+    if deterministic && parallel_builds {
+        anyhow::bail!(
+            "--deterministic and --parallel-builds contradict each other: --deterministic \
+             builds on one thread so that every build is reproducible, --parallel-builds on \
+             every core (the default). Give one of them."
+        );
+    }
+    Ok(())
+}
+
 /// Checks a count that must be at least one.
 pub fn check_positive(flag: &str, value: usize, hint: &str) -> anyhow::Result<()> {
     if value == 0 {
@@ -306,6 +361,11 @@ mod tests {
         assert_eq!(t.strategy, StrategyArg::Frontier);
         assert_eq!(t.metric, MetricArg::Cosine);
         assert_eq!(t.backend, BackendArg::InstantDistance);
+        assert_eq!((t.budget, t.time.as_deref()), (None, None));
+        assert!(
+            !t.deterministic,
+            "a tuning job builds on every core by default"
+        );
         assert!(!cli.json);
     }
 
@@ -319,5 +379,25 @@ mod tests {
         }
         assert!(check_positive("--k", 0, "").is_err());
         assert!(check_positive("--k", 1, "").is_ok());
+    }
+
+    #[test]
+    fn time_budgets_and_thread_flags_explain_themselves() {
+        assert_eq!(
+            parse_time_budget("15m").unwrap(),
+            std::time::Duration::from_secs(900)
+        );
+        assert_eq!(
+            parse_time_budget("1h30m").unwrap(),
+            std::time::Duration::from_secs(5400)
+        );
+        for bad in ["0", "0s", "soon", "", "-5m"] {
+            let msg = parse_time_budget(bad).unwrap_err().to_string();
+            assert!(msg.contains("--time") && msg.contains("15m"), "{msg}");
+        }
+        assert!(check_build_threads(true, false).is_ok());
+        assert!(check_build_threads(false, true).is_ok());
+        let msg = check_build_threads(true, true).unwrap_err().to_string();
+        assert!(msg.contains("--deterministic") && msg.contains("--parallel-builds"));
     }
 }

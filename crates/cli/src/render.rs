@@ -59,6 +59,7 @@ impl Study<'_> {
                 let mut t = t.clone();
                 if let Some(m) = t.metrics.as_mut() {
                     m.build_secs = 0.0;
+                    m.config_build_secs = None;
                     m.index_bytes = 0;
                 }
                 t
@@ -364,7 +365,7 @@ pub fn html(study: &Study<'_>) -> anyhow::Result<String> {
                 m.recall,
                 m.search_p50_us,
                 m.search_p95_us,
-                m.build_secs,
+                m.build_cost_secs(),
                 build_kind_text(m.build_kind),
                 m.index_bytes
             ),

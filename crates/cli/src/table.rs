@@ -102,7 +102,7 @@ pub fn trial_table<'a>(
                 format!("{:.4}", m.recall),
                 format!("{:.1}", m.search_p50_us),
                 format!("{:.1}", m.search_p95_us),
-                format!("{:.2}", m.build_secs),
+                format!("{:.2}", m.build_cost_secs()),
                 build_kind_text(m.build_kind).into(),
                 format!("{:.1}", m.index_bytes as f64 / (1024.0 * 1024.0)),
             ]),

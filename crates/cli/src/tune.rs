@@ -17,15 +17,22 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use hnswtune_agent::rules::KeepReason;
 use hnswtune_agent::{AgentConfig, Backends, IndexSettings, StudyBudget, StudyEvent};
-use hnswtune_core::{Objective, Promotion, Trial, TrialState, pareto_front};
+use hnswtune_core::{
+    BuildKind, EF_CONSTRUCTION, EF_SEARCH, Objective, ParamKind, ParamSpec, Promotion, SearchSpace,
+    SpaceError, Trial, TrialState, pareto_front,
+};
 use hnswtune_harness::backend::instant::InstantDistance;
 use hnswtune_harness::{
     EvalSet, EvalStore, EvaluatorOptions, HnswEvaluator, InMemorySource, IndexBackend,
 };
+use hnswtune_propose::Convergence;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use crate::cli::{BackendArg, TuneArgs, check_min_recall, check_positive};
+use crate::cli::{
+    BackendArg, DEFAULT_TUNE_BUDGET, SpaceArg, TuneArgs, check_build_threads, check_min_recall,
+    check_positive, parse_time_budget,
+};
 use crate::data;
 use crate::store::{Store, index_name, whoami};
 use crate::strategy;
@@ -95,12 +102,15 @@ struct Progress {
 impl Progress {
     fn new(budget: usize, lines: bool) -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let trials = multi.add(ProgressBar::new(budget as u64));
+        let bounded = budget != usize::MAX;
+        let trials = multi.add(ProgressBar::new(if bounded { budget as u64 } else { 0 }));
+        let template = if bounded {
+            "trials {bar:30.cyan/blue} {pos}/{len}  elapsed {elapsed}"
+        } else {
+            "trials {pos}  elapsed {elapsed}"
+        };
         trials.set_style(
-            ProgressStyle::with_template(
-                "trials {bar:30.cyan/blue} {pos}/{len}  elapsed {elapsed}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let build = multi.add(ProgressBar::new_spinner());
         build.set_style(
@@ -192,6 +202,9 @@ impl Progress {
             StudyEvent::StoreRetry { op, attempt, error } => {
                 self.say(&format!("      store retry {attempt} of {op}: {error}"));
             }
+            StudyEvent::Converged { convergence, .. } => {
+                self.say(&format!("      converged: {}", convergence.reason));
+            }
             _ => {}
         }
     }
@@ -216,7 +229,7 @@ fn metrics_text(trial: &Trial) -> String {
             "recall {:.4}  p50 {:.1} µs  build {:.2} s ({})",
             m.recall,
             m.search_p50_us,
-            m.build_secs,
+            m.build_cost_secs(),
             build_kind_text(m.build_kind)
         ),
         None => crate::table::state_text(&trial.state),
@@ -224,8 +237,13 @@ fn metrics_text(trial: &Trial) -> String {
 }
 
 fn trial_line(n: usize, budget: usize, trial: &Trial) -> String {
+    let of = if budget == usize::MAX {
+        String::new()
+    } else {
+        format!("/{budget}")
+    };
     format!(
-        "trial {n:>3}/{budget}  {:<36}  {}",
+        "trial {n:>3}{of}  {:<36}  {}",
         trial.params.to_string(),
         metrics_text(trial)
     )
@@ -247,8 +265,13 @@ fn ctrl_c_channel() -> tokio::sync::mpsc::UnboundedReceiver<()> {
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ending {
-    /// The budget was spent.
+    /// The trials budget was spent.
     Budget,
+    /// The time budget was spent.
+    Time,
+    /// The study converged: nothing untried is expected to beat the champion by more
+    /// than the noise.
+    Converged,
     /// The strategy had nothing left to try.
     Exhausted,
     /// Ctrl-C after the current trial was recorded.
@@ -265,11 +288,20 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
         args.k,
         "It is the number of neighbours recall@k counts, for example 10.",
     )?;
-    check_positive(
-        "--budget",
-        args.budget,
-        "It is the number of trials (index builds or re-measurements) to run now.",
-    )?;
+    if let Some(budget) = args.budget {
+        check_positive(
+            "--budget",
+            budget,
+            "It is the number of trials (index builds or re-measurements) to run now at most.",
+        )?;
+    }
+    check_build_threads(args.deterministic, args.parallel_builds)?;
+    let time_budget = args.time.as_deref().map(parse_time_budget).transpose()?;
+    let budget = match (args.budget, time_budget) {
+        (Some(n), _) => n,
+        (None, Some(_)) => usize::MAX,
+        (None, None) => DEFAULT_TUNE_BUDGET,
+    };
     let index = index_name(&args.target.index)?;
     let store = Store::open(&args.target.store)?;
     let earlier = store.trials(&index).await?;
@@ -325,10 +357,10 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
     let source = Arc::new(InMemorySource::new());
     source.insert(&index, Arc::clone(&base));
     let options = EvaluatorOptions {
-        threads: if args.parallel_builds {
-            EvaluatorOptions::default().threads
-        } else {
+        threads: if args.deterministic {
             1
+        } else {
+            EvaluatorOptions::default().threads
         },
         ..EvaluatorOptions::default()
     };
@@ -336,6 +368,10 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
     let space = index_backend
         .search_space()
         .context("the backend's search space is invalid")?;
+    let space = match args.space {
+        SpaceArg::Ladder => space,
+        SpaceArg::Fine => fine(&space).context("the fine search space is invalid")?,
+    };
     let evaluator =
         HnswEvaluator::with_options(index_backend, source, options).with_store(eval_store);
     evaluator.add_eval_set(
@@ -352,7 +388,7 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
     .with_objective(objective.clone())
     .with_space(space);
     settings.build_seed = args.seed;
-    settings.deterministic = !args.parallel_builds;
+    settings.deterministic = args.deterministic;
     let config = AgentConfig {
         min_recall: args.min_recall,
         agent_id: whoami(),
@@ -367,13 +403,18 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
     if !json_out {
         println!(
             "tuning index {index}: {base_len} base vectors × {dim} ({}), {query_len} queries, \
-             k={}, min recall {}, strategy {}, backend {}, budget {} trials",
+             k={}, min recall {}, strategy {}, backend {}, builds on {}, budget {}",
             metric.as_str(),
             args.k,
             args.min_recall,
             args.strategy.as_str(),
             args.backend.as_str(),
-            args.budget
+            if args.deterministic {
+                "1 thread (deterministic)".to_string()
+            } else {
+                format!("{} threads", options.threads)
+            },
+            budget_text(budget, time_budget)
         );
         let counts = crate::inspect::Counts::of(&earlier);
         if earlier.is_empty() {
@@ -392,7 +433,7 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let progress = Arc::new(Progress::new(args.budget, !json_out));
+    let progress = Arc::new(Progress::new(budget, !json_out));
     let observer = {
         let progress = Arc::clone(&progress);
         move |event: &StudyEvent| progress.on_event(event)
@@ -404,9 +445,14 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
     let mut last_report = None;
     let started = Instant::now();
     let mut ending = Ending::Budget;
-    while ran.len() < args.budget {
+    let mut converged = None;
+    while ran.len() < budget {
         if stop_requested {
             ending = Ending::Stopped;
+            break;
+        }
+        if time_budget.is_some_and(|t| started.elapsed() >= t) {
+            ending = Ending::Time;
             break;
         }
         let study = hnswtune_agent::tune(
@@ -445,9 +491,15 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
         ran.extend(report.trials.iter().cloned());
         promotions.extend(report.promotions.iter().cloned());
         let exhausted = report.exhausted;
+        let study_converged = report.converged.clone();
         last_report = Some(report);
         if exhausted {
             ending = Ending::Exhausted;
+            break;
+        }
+        if study_converged.is_some() {
+            converged = study_converged;
+            ending = Ending::Converged;
             break;
         }
     }
@@ -493,6 +545,12 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
                 "index": index,
                 "store": store.location.to_string(),
                 "ending": format!("{ending:?}").to_lowercase(),
+                "converged": converged,
+                "budget": {
+                    "trials": (budget != usize::MAX).then_some(budget),
+                    "time_secs": time_budget.map(|t| t.as_secs_f64()),
+                },
+                "fresh_builds": fresh_builds(&ran),
                 "elapsed_secs": elapsed,
                 "trials_run": ran,
                 "promotions": promotions,
@@ -511,11 +569,12 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
             front: &front,
             all: &all,
             ending,
+            converged: converged.as_ref(),
             elapsed,
         });
     }
     Ok(match ending {
-        Ending::Budget | Ending::Exhausted => ExitCode::SUCCESS,
+        Ending::Budget | Ending::Time | Ending::Converged | Ending::Exhausted => ExitCode::SUCCESS,
         Ending::Stopped | Ending::Abandoned => ExitCode::from(EXIT_INTERRUPTED),
     })
 }
@@ -529,7 +588,48 @@ struct SummaryView<'a> {
     front: &'a [Trial],
     all: &'a [Trial],
     ending: Ending,
+    converged: Option<&'a Convergence>,
     elapsed: f64,
+}
+
+/// `space` with its `ef_construction` and `ef_search` ladders replaced by every integer
+/// between the same bounds (log scale), the other parameters unchanged.
+fn fine(space: &SearchSpace) -> Result<SearchSpace, SpaceError> {
+    let specs = space
+        .specs()
+        .iter()
+        .map(|spec| match &spec.kind {
+            ParamKind::Levels { values }
+                if [EF_CONSTRUCTION, EF_SEARCH].contains(&spec.name.as_str()) =>
+            {
+                let (low, high) = (values[0], values[values.len() - 1]);
+                ParamSpec::int(spec.name.clone(), low, high, 1, spec.phase)
+                    .log_scale()
+                    .with_default(spec.default.clone())
+            }
+            _ => spec.clone(),
+        })
+        .collect();
+    SearchSpace::new(specs)
+}
+
+/// How the budget reads in the header line.
+fn budget_text(trials: usize, time: Option<Duration>) -> String {
+    let time = time.map(|t| humantime::format_duration(t).to_string());
+    match (trials != usize::MAX, time) {
+        (true, Some(t)) => format!("{trials} trials or {t}"),
+        (true, None) => format!("{trials} trials"),
+        (false, Some(t)) => t,
+        (false, None) => "unbounded".into(),
+    }
+}
+
+/// Trials of `ran` that built an index from scratch.
+fn fresh_builds(ran: &[Trial]) -> usize {
+    ran.iter()
+        .filter_map(|t| t.completed_metrics())
+        .filter(|m| m.build_kind == BuildKind::Fresh)
+        .count()
 }
 
 fn print_summary(v: &SummaryView<'_>) {
@@ -539,16 +639,27 @@ fn print_summary(v: &SummaryView<'_>) {
         .filter(|t| matches!(t.state, TrialState::Failed { .. }))
         .count();
     println!();
+    let converged_why;
     let why = match v.ending {
-        Ending::Budget => "the budget is spent",
+        Ending::Budget => "the trials budget is spent",
+        Ending::Time => "the time budget is spent",
+        Ending::Converged => {
+            converged_why = format!(
+                "the study has converged ({} of noise)",
+                v.converged
+                    .map_or(String::new(), |c| format!("{:.0}%", c.tolerance * 100.0))
+            );
+            converged_why.as_str()
+        }
         Ending::Exhausted => "the strategy has tried every config of the space",
         Ending::Stopped => "stopped by Ctrl-C after the current trial",
         Ending::Abandoned => "stopped by Ctrl-C; the unfinished trial is recorded as failed",
     };
     println!(
-        "ran {} trials in {:.1} s ({failed} failed, {} promotions): {why}",
+        "ran {} trials in {:.1} s ({} fresh builds, {failed} failed, {} promotions): {why}",
         v.ran.len(),
         v.elapsed,
+        fresh_builds(v.ran),
         v.promotions.len()
     );
     match v.champion {
@@ -564,7 +675,7 @@ fn print_summary(v: &SummaryView<'_>) {
                     m.recall,
                     m.search_p50_us,
                     m.search_p95_us,
-                    m.build_secs,
+                    m.build_cost_secs(),
                     m.index_bytes as f64 / (1024.0 * 1024.0)
                 ))
             );

@@ -19,15 +19,18 @@
 //!    the bound at the smallest of them is below `incumbent × (1 − t)`; for a group with
 //!    no feasible value yet, the next larger value, when its bound (the cost measured at
 //!    the largest value, scaled up) is below that line.
-//! 2. **On a new build** (seconds to minutes): only a build next to the incumbent's on
-//!    the build ladder, and only while the trend says a step may gain more than the
-//!    noise. For a neighbour on one side, look at the nearest opened build on the
-//!    *other* side of the incumbent's. If there is none, nothing is known about the
-//!    trend and the neighbour is promising (so the two neighbours of the first good
-//!    build are each opened once). If there is one, the neighbour is promising only
-//!    when that build's best cost is above `incumbent × (1 + t)`: the last step along
-//!    the ladder gained more than the noise, so the next one may too. A categorical
-//!    build parameter (the neighbour heuristic) offers each other choice once.
+//! 2. **On a new build** (seconds to minutes): only a build one step ([`BUILD_STEP`],
+//!    1.5×) from the incumbent's along an integer build parameter, and only while the
+//!    trend says a step may gain more than the noise. Steps are *bands* of values,
+//!    `[v·1.5^k / √1.5, v·1.5^k · √1.5)`, so a space with step 1 is walked at the same
+//!    resolution as the default ladder; a band is explored once any build in it was
+//!    made. For the band on one side, look at the nearest explored band on the *other*
+//!    side of the incumbent's. If there is none, nothing is known about the trend and
+//!    the band is promising (so the two neighbours of the first good build are each
+//!    opened once). If there is one, the band is promising only when its best cost is
+//!    above `incumbent × (1 + t)`: the last step gained more than the noise, so the
+//!    next one may too. A categorical build parameter (the neighbour heuristic) offers
+//!    each other choice once.
 //!
 //! Builds further away are expected to gain less than the noise: their neighbours
 //! already showed the trend. This is a hill climb along the build ladder with a
@@ -46,7 +49,8 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use hnswtune_core::{EF_SEARCH, Minimize, ParamKind, ParamValue, Params, Phase, Trial};
+use hnswtune_core::space::EF_CONSTRUCTION_RATIO;
+use hnswtune_core::{EF_SEARCH, Minimize, ParamValue, Params, Phase, Trial};
 use serde::Serialize;
 
 use crate::ProposalContext;
@@ -110,9 +114,11 @@ impl Assessment {
         }
         Some(Convergence {
             reason: format!(
-                "no untried config is expected to beat the champion's {cost:.1} by more than \
-                 the measured noise ({:.0}%): {} builds opened, each one resolved or bounded, \
-                 and the builds next to the best one ruled out by the trend",
+                "no untried config is expected to beat the best measured cost ({cost:.1}, {}) \
+                 by more than the measured noise ({:.0}%); {} builds opened",
+                self.incumbent
+                    .as_ref()
+                    .map_or(String::new(), |(p, _)| p.to_string()),
                 self.tolerance * 100.0,
                 self.builds
             ),
@@ -127,6 +133,29 @@ impl Assessment {
     pub fn opens_new_group(&self, params: &Params) -> bool {
         let key = group_key(params);
         !self.touched.contains(&key)
+    }
+
+    /// True when `params` needs a new build that lies within one build step's
+    /// resolution of a build some trial already touched: every integer build parameter
+    /// within a factor `√BUILD_STEP` of that build's and every other one equal. No
+    /// measurement can tell two such builds apart (ef_construction 370 and 374).
+    pub fn indistinguishable_from_touched(&self, params: &Params) -> bool {
+        let key = group_key(params);
+        if self.touched.contains(&key) {
+            return false;
+        }
+        let close = |a: &ParamValue, b: &ParamValue| match (a, b) {
+            (ParamValue::Int(x), ParamValue::Int(y)) if *x > 0 && *y > 0 => {
+                (*x.max(y) as f64 / *x.min(y) as f64) < BUILD_STEP.sqrt()
+            }
+            _ => a == b,
+        };
+        self.touched.iter().any(|t| {
+            t.len() == key.len()
+                && t.iter()
+                    .zip(key.iter())
+                    .all(|((na, va), (nb, vb))| na == nb && close(va, vb))
+        })
     }
 
     /// True when `params`'s group holds a promising candidate.
@@ -314,41 +343,78 @@ pub fn assess_with(ctx: &ProposalContext<'_>, noise: StudyNoise, tolerance: f64)
             let Some(current) = best_key.get(&spec.name) else {
                 continue;
             };
-            let values = spec.values();
-            let Some(at) = values.iter().position(|v| v == current) else {
-                continue;
-            };
             let with = |v: &ParamValue| best_key.clone().with(spec.name.clone(), v.clone());
             let mut consider = |neighbour: Params, opposite: Option<f64>| {
-                if visited.contains_key(&neighbour) {
-                    return;
-                }
                 let trend_allows = opposite.is_none_or(|c| c > best_cost * (1.0 + tolerance));
-                if trend_allows {
+                if trend_allows && !visited.contains_key(&neighbour) {
                     new_builds.push((spec.phase == Phase::Build, neighbour));
                 }
             };
-            if matches!(spec.kind, ParamKind::Categorical { .. }) {
+            let values = spec.values();
+            let ints: Vec<i64> = values
+                .iter()
+                .filter_map(|v| match v {
+                    ParamValue::Int(i) => Some(*i),
+                    ParamValue::Cat(_) => None,
+                })
+                .collect();
+            let (ParamValue::Int(b), true) = (current, ints.len() == values.len()) else {
+                // Categorical: each other choice once.
                 for v in values.iter().filter(|v| *v != current) {
                     consider(with(v), None);
                 }
                 continue;
+            };
+            // The values along this axis that other groups of the same coordinates
+            // touched (any trial) and opened (a completed trial), with their best cost.
+            let mut touched_at: Vec<i64> = Vec::new();
+            let mut opened_at: Vec<(i64, f64)> = Vec::new();
+            for &v in &ints {
+                let key = with(&ParamValue::Int(v));
+                if visited.contains_key(&key) {
+                    touched_at.push(v);
+                }
+                if let Some(c) = best_of(&key) {
+                    opened_at.push((v, c));
+                }
             }
-            for side in [-1isize, 1] {
-                let Some(j) = at.checked_add_signed(side).filter(|&j| j < values.len()) else {
+            // Bands of one build step (`BUILD_STEP`) on each side of the incumbent's
+            // value: a band is explored when any build in it was touched, whatever the
+            // space's own step, so a fine space is walked at the same resolution.
+            let band = |k: i32| -> (f64, f64) {
+                let centre = *b as f64 * BUILD_STEP.powi(k);
+                (centre / BUILD_STEP.sqrt(), centre * BUILD_STEP.sqrt())
+            };
+            let inside = |v: i64, (lo, hi): (f64, f64)| (v as f64) >= lo && (v as f64) < hi;
+            for side in [-1i32, 1] {
+                let near = band(side);
+                if touched_at.iter().any(|&v| inside(v, near)) {
+                    continue;
+                }
+                let target = *b as f64 * BUILD_STEP.powi(side);
+                let Some(&pick) = ints.iter().filter(|&&v| inside(v, near)).min_by(|x, y| {
+                    let d = |v: i64| ((v as f64) / target).ln().abs();
+                    d(**x).total_cmp(&d(**y))
+                }) else {
                     continue;
                 };
-                // The nearest opened group on the other side of the incumbent's.
-                let mut k = at as isize - side;
+                // The nearest opened band on the other side of the incumbent's.
                 let mut opposite = None;
-                while k >= 0 && (k as usize) < values.len() {
-                    if let Some(c) = best_of(&with(&values[k as usize])) {
+                for k in 1..=64 {
+                    let (lo, hi) = band(-side * k);
+                    if hi < 1.0 || lo > ints[ints.len() - 1] as f64 {
+                        break;
+                    }
+                    let costs = opened_at
+                        .iter()
+                        .filter(|(v, _)| inside(*v, (lo, hi)))
+                        .map(|(_, c)| *c);
+                    if let Some(c) = costs.reduce(f64::min) {
                         opposite = Some(c);
                         break;
                     }
-                    k -= side;
                 }
-                consider(with(&values[j]), opposite);
+                consider(with(&ParamValue::Int(pick)), opposite);
             }
         }
         new_builds.sort_by(|a, b| a.1.cmp(&b.1));
@@ -362,6 +428,11 @@ pub fn assess_with(ctx: &ProposalContext<'_>, noise: StudyNoise, tolerance: f64)
     }
     out
 }
+
+/// The ratio between neighbouring builds the model compares: the default space's
+/// `ef_construction` step ([`EF_CONSTRUCTION_RATIO`]), the resolution at which two
+/// builds' latencies differ by more than a measurement's noise.
+pub const BUILD_STEP: f64 = EF_CONSTRUCTION_RATIO;
 
 /// A trial's metrics when it completed.
 fn completed(trial: &Trial) -> Option<&hnswtune_core::TrialMetrics> {

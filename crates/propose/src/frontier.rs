@@ -105,10 +105,15 @@ pub struct FrontierConfig {
     /// 90th-percentile repeat spread, which starts at the prior (0.26 with no
     /// measurements) and moves to what the study measures. `Some(t)` fixes it.
     pub noise_tolerance: Option<f64>,
-    /// When true (the default), a proposal that would open a build the study model of
-    /// [`crate::assess`] does not find promising is replaced by the model's most
-    /// promising config, and a new build gives way to a promising search-time move on
-    /// an existing one. `false` gives the bare frontier search.
+    /// When true (the default), the study model of [`crate::assess`] checks each new
+    /// build the frontier search proposes: it gives way to a promising search-time move
+    /// on an existing build, and a build within one step's resolution of a build
+    /// already made (ef_construction 374 after 370) gives way to the model's most
+    /// promising config. `false` gives the bare frontier search.
+    ///
+    /// A stricter gate, opening only the builds the model finds promising, was
+    /// replayed and cost builds to reach the target (docs/proposers.md, "The study
+    /// model").
     pub gate_builds: bool,
     /// How many unopened groups (in coarse-to-fine order) are ranked per call, ≥ 1.
     pub candidate_limit: usize,
@@ -1467,7 +1472,17 @@ impl Proposer for Frontier {
         // A new build: search-time moves on existing builds come first, and a build the
         // model does not expect to gain more than the noise gives way to one it does.
         let search_move = model.promising.iter().find(|c| !c.new_build);
-        Ok(Some(search_move.map_or(proposal, |c| c.params.clone())))
+        if let Some(c) = search_move {
+            return Ok(Some(c.params.clone()));
+        }
+        // A build no measurement could tell from one already made gives way to what
+        // the model finds promising, when it finds anything.
+        if model.indistinguishable_from_touched(&proposal)
+            && let Some(c) = model.promising.first()
+        {
+            return Ok(Some(c.params.clone()));
+        }
+        Ok(Some(proposal))
     }
 
     fn convergence(&self, ctx: &ProposalContext<'_>) -> Option<Convergence> {

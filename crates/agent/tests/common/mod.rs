@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hnswtune_agent::{AgentConfig, AgentEvent, AgentHandle, AgentStatus, Backends, IndexSettings};
+use hnswtune_core::SearchSpace;
 use hnswtune_core::{EF_CONSTRUCTION, EF_SEARCH, IndexName, Params};
 use hnswtune_testkit::fakes::{FakeEvaluator, MemoryJournal, MemoryRegistry, ScriptedProposer};
 
@@ -47,8 +48,19 @@ pub fn rig(evaluator: FakeEvaluator) -> Rig {
     }
 }
 
+/// Settings over the step-1 HNSW space, so that scripts may name any integer config.
 pub fn settings(index: &str, script: Vec<Params>) -> IndexSettings {
-    IndexSettings::new(name(index), "eval", Arc::new(ScriptedProposer::new(script)))
+    settings_with(name(index), "eval", Arc::new(ScriptedProposer::new(script)))
+}
+
+/// [`settings`] for any proposer and eval set.
+pub fn settings_with(
+    index: IndexName,
+    eval_set: &str,
+    proposer: Arc<dyn hnswtune_propose::Proposer>,
+) -> IndexSettings {
+    IndexSettings::new(index, eval_set, proposer)
+        .with_space(SearchSpace::hnsw_fine((10, 400), (10, 200)).expect("valid bounds"))
 }
 
 /// Enabled, no cooldown, no periodic wake-up within a test's horizon, fast retries.
