@@ -67,15 +67,15 @@
 //!         Arc::new(MemoryRegistry::new()),
 //!         Arc::new(FakeEvaluator::new()),
 //!     );
-//!     let config = |ef_search| Params::new().with(EF_CONSTRUCTION, 100).with(EF_SEARCH, ef_search);
-//!     let proposer = ScriptedProposer::new(vec![config(20), config(120), config(90)]);
+//!     let config = |ef_search| Params::new().with(EF_CONSTRUCTION, 120).with(EF_SEARCH, ef_search);
+//!     let proposer = ScriptedProposer::new(vec![config(21), config(121), config(85)]);
 //!     let settings = IndexSettings::new(IndexName::new("docs")?, "eval", Arc::new(proposer))
 //!         .with_initial_params(config(200));
 //!     tune(&AgentConfig::default(), &backends, &settings, StudyBudget::trials(4), &NoObserver).await
 //! })?;
 //! assert_eq!(report.trials.len(), 4);
 //! let champion = report.champion.expect("a feasible config was found");
-//! assert_eq!(champion.params.int(EF_SEARCH), Some(90));
+//! assert_eq!(champion.params.int(EF_SEARCH), Some(85));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -83,7 +83,11 @@ impl LatencySummary {
     /// fastest pass of 0 µs (nothing to compare against).
     pub fn p50_spread(&self) -> f64 {
         let (lo, hi) = self.p50_range_us();
-        if self.runs.len() < 2 || !(lo > 0.0) || !hi.is_finite() {
+        // `lo` is NaN-free here only if it compares greater than 0; anything else returns 0.
+        if self.runs.len() < 2
+            || lo.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+            || !hi.is_finite()
+        {
             return 0.0;
         }
         hi / lo - 1.0

@@ -30,7 +30,12 @@ pub struct MiniLm {
 
 /// Loads the data set from [`data_dir`].
 pub fn load(k: usize) -> anyhow::Result<MiniLm> {
-    let dir = data_dir();
+    load_dir(&data_dir(), k)
+}
+
+/// [`load`] from another directory of the same layout (cosine), for example a set made
+/// by the shared `make.py` from another corpus.
+pub fn load_dir(dir: &std::path::Path, k: usize) -> anyhow::Result<MiniLm> {
     let base = read_fvecs(dir.join("base.fvecs"))
         .with_context(|| format!("loading from {}", dir.display()))?;
     let queries = read_fvecs(dir.join("query.fvecs"))?;

@@ -2,8 +2,13 @@
 //! `hnswtune_core::Trial`, for the proposers' replay.
 //!
 //! ```text
-//! cargo run --release -p hnswtune-example-harness --bin landscape -- [--data minilm|minilm-v2|clustered] [OUT]
+//! cargo run --release -p hnswtune-example-harness --bin landscape -- [--data minilm|minilm-v2|minilm-default|clustered] [OUT]
+//! cargo run --release -p hnswtune-example-harness --bin landscape -- --data held-out --dir DIR [OUT]
 //! ```
+//!
+//! - `minilm-default` (`landscapes/minilm-20k-default.jsonl`) and `held-out`: every value
+//!   of instant-distance's default search space (ef_construction 32, 53, 80, ... 400 ×
+//!   the 26 ef_search values), so a replay sees what a default `hnswtune tune` sees.
 //!
 //! - `minilm` (the default, written to `landscapes/minilm-20k.jsonl`): the shared MiniLM
 //!   data set, 20k × 384 cosine, ef_construction 10–400 × ef_search 10–200.
@@ -31,6 +36,7 @@ use anyhow::{Context, bail};
 use hnswtune_core::{
     EF_CONSTRUCTION, EF_SEARCH, EvalRequest, IndexName, Params, Trial, TriggerReason,
 };
+use hnswtune_harness::IndexBackend;
 use hnswtune_harness::backend::instant::InstantDistance;
 use hnswtune_harness::latency::LatencyOptions;
 use hnswtune_harness::testdata::clustered;
@@ -44,8 +50,8 @@ struct Recording {
     default_out: &'static str,
     base: Arc<hnswtune_harness::Vectors>,
     eval: EvalSet,
-    ef_construction: &'static [i64],
-    ef_search: &'static [i64],
+    ef_construction: Vec<i64>,
+    ef_search: Vec<i64>,
 }
 
 fn minilm() -> anyhow::Result<Recording> {
@@ -55,8 +61,8 @@ fn minilm() -> anyhow::Result<Recording> {
         default_out: "landscapes/minilm-20k.jsonl",
         base: data.base,
         eval: data.eval,
-        ef_construction: &[10, 25, 50, 80, 120, 180, 270, 400],
-        ef_search: &[10, 20, 30, 40, 60, 80, 100, 130, 160, 200],
+        ef_construction: vec![10, 25, 50, 80, 120, 180, 270, 400],
+        ef_search: vec![10, 20, 30, 40, 60, 80, 100, 130, 160, 200],
     })
 }
 
@@ -65,8 +71,54 @@ fn minilm() -> anyhow::Result<Recording> {
 fn minilm_v2() -> anyhow::Result<Recording> {
     Ok(Recording {
         default_out: "landscapes/minilm-20k-v2.jsonl",
-        ef_construction: &[32, 40, 50, 80, 120, 180, 270, 400],
+        ef_construction: vec![32, 40, 50, 80, 120, 180, 270, 400],
         ..minilm()?
+    })
+}
+
+/// The ladders of instant-distance's default search space: every value a default
+/// `hnswtune tune` can propose.
+fn default_ladders() -> anyhow::Result<(Vec<i64>, Vec<i64>)> {
+    let space = InstantDistance::default().search_space()?;
+    let ladder = |name: &str| -> anyhow::Result<Vec<i64>> {
+        let spec = space.spec(name).context("the default space names it")?;
+        Ok(spec
+            .values()
+            .iter()
+            .filter_map(|v| match v {
+                hnswtune_core::ParamValue::Int(i) => Some(*i),
+                hnswtune_core::ParamValue::Cat(_) => None,
+            })
+            .collect())
+    };
+    Ok((ladder(EF_CONSTRUCTION)?, ladder(EF_SEARCH)?))
+}
+
+/// MiniLM at the default space's resolution (issue 16): every ef_construction and
+/// ef_search value of instant-distance's default space.
+fn minilm_default() -> anyhow::Result<Recording> {
+    let (ef_construction, ef_search) = default_ladders()?;
+    Ok(Recording {
+        default_out: "landscapes/minilm-20k-default.jsonl",
+        ef_construction,
+        ef_search,
+        ..minilm()?
+    })
+}
+
+/// Another real set, made with `../shared/datasets/debian-descriptions-minilm/make.py`
+/// from a second corpus, in `DIR` (base.fvecs, query.fvecs, groundtruth.ivecs), at the
+/// default space's resolution.
+fn held_out(dir: &str) -> anyhow::Result<Recording> {
+    let (ef_construction, ef_search) = default_ladders()?;
+    let data = hnswtune_example_harness::load_dir(std::path::Path::new(dir), 10)?;
+    Ok(Recording {
+        index: "held-out",
+        default_out: "landscapes/held-out-default.jsonl",
+        base: data.base,
+        eval: data.eval,
+        ef_construction,
+        ef_search,
     })
 }
 
@@ -82,18 +134,20 @@ fn synthetic_clusters() -> anyhow::Result<Recording> {
         default_out: "landscapes/clustered-20k-96.jsonl",
         base: Arc::new(base),
         eval: EvalSet::new("clustered-1k", queries, 10, None)?,
-        ef_construction: &[12, 20, 32, 48, 72, 110, 160, 240, 350],
-        ef_search: &[10, 14, 20, 28, 40, 56, 80, 110, 150, 200],
+        ef_construction: vec![12, 20, 32, 48, 72, 110, 160, 240, 350],
+        ef_search: vec![10, 14, 20, 28, 40, 56, 80, 110, 150, 200],
     })
 }
 
 fn main() -> anyhow::Result<()> {
     let mut data_name = "minilm".to_owned();
+    let mut data_dir: Option<String> = None;
     let mut out_path = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data" => data_name = args.next().context("--data needs a value")?,
+            "--dir" => data_dir = Some(args.next().context("--dir needs a value")?),
             flag if flag.starts_with("--") => bail!("unknown flag {flag}"),
             path => out_path = Some(path.to_owned()),
         }
@@ -102,7 +156,13 @@ fn main() -> anyhow::Result<()> {
         "minilm" => minilm()?,
         "minilm-v2" => minilm_v2()?,
         "clustered" => synthetic_clusters()?,
-        other => bail!("--data {other}: expected minilm, minilm-v2 or clustered"),
+        "minilm-default" => minilm_default()?,
+        "held-out" => held_out(data_dir.as_deref().context(
+            "--data held-out needs --dir DIR with base.fvecs, query.fvecs, groundtruth.ivecs",
+        )?)?,
+        other => bail!(
+            "--data {other}: expected minilm, minilm-v2, minilm-default, held-out or clustered"
+        ),
     };
     let out_path = out_path.unwrap_or_else(|| data.default_out.to_owned());
     let index = IndexName::new(data.index)?;
@@ -121,9 +181,9 @@ fn main() -> anyhow::Result<()> {
     evaluator.add_eval_set(data.eval.clone());
     let mut out = std::io::BufWriter::new(std::fs::File::create(&out_path)?);
     // Seeds inside: a run cut short still holds both repeats of every build it reached.
-    for &ef_construction in data.ef_construction {
+    for &ef_construction in &data.ef_construction {
         for seed in SEEDS {
-            for &ef_search in data.ef_search {
+            for &ef_search in &data.ef_search {
                 let params = Params::new()
                     .with(EF_CONSTRUCTION, ef_construction)
                     .with(EF_SEARCH, ef_search);
