@@ -12,6 +12,13 @@
 //! continues past the budget until it reaches the target, at the latest when the
 //! space is exhausted, so every run has a cost to target.
 //!
+//! A strategy with a model of when a study is done ([`Proposer::convergence`]) is also
+//! asked, before each proposal, whether it has converged. The first time it says so,
+//! the run records what a study that stops there would have spent and found
+//! ([`StopOutcome`]): builds, trials, simulated seconds, whether the target had been
+//! measured, and the true mean p50 of its champion over the optimum. A run continues
+//! for that up to [`STOP_HORIZON`] trials, so a strategy that never stops shows as such.
+//!
 //! [`measure_efficiency`] repeats that over seeds `0..seeds` and reports median and
 //! quartiles per strategy and floor as an [`EfficiencyTable`], whose `Display` is a
 //! Markdown table.
@@ -73,6 +80,25 @@ impl EfficiencySettings {
     }
 }
 
+/// The longest a replayed run goes on waiting for a strategy to say it has converged.
+pub const STOP_HORIZON: usize = 100;
+
+/// What a study that stops where its strategy says it has converged spends and finds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StopOutcome {
+    /// Builds made before the stop.
+    pub builds: u64,
+    /// Trials run before the stop.
+    pub trials: u64,
+    /// Simulated seconds spent before the stop.
+    pub secs: f64,
+    /// Whether a target config had been measured by then.
+    pub reached: bool,
+    /// True mean p50 of the champion (the objective's best measured) over the
+    /// optimum's; `None` when nothing feasible was found or nothing is feasible.
+    pub champion_ratio: Option<f64>,
+}
+
 /// What one replayed run spent and found.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RunOutcome {
@@ -82,6 +108,9 @@ pub struct RunOutcome {
     /// True mean p50 of the strategy's own best feasible config after the budget,
     /// divided by the optimum's p50; `None` when it had found no feasible config.
     pub best_ratio_at_budget: Option<f64>,
+    /// Where the strategy said the study had converged, if it did within
+    /// [`STOP_HORIZON`] trials.
+    pub at_stop: Option<StopOutcome>,
 }
 
 /// Replays `proposer` on `landscape` with replay seed `seed` (see the module docs).
@@ -100,6 +129,7 @@ pub fn run_replay(
     let mut history: Vec<Trial> = Vec::new();
     let mut to_target = None;
     let mut best_ratio_at_budget = None;
+    let mut at_stop = None;
     let cap = landscape.space().cardinality().min(u128::from(u32::MAX)) as usize;
     while history.len() < cap {
         let ctx = ProposalContext {
@@ -108,6 +138,15 @@ pub fn run_replay(
             champion: objective.best(&history),
             objective: &objective,
         };
+        if at_stop.is_none() && proposer.convergence(&ctx).is_some() {
+            at_stop = Some(StopOutcome {
+                builds: replay.builds(),
+                trials: replay.trials(),
+                secs: replay.simulated_secs(),
+                reached: to_target.is_some(),
+                champion_ratio: score(landscape, &objective, &history, optimum),
+            });
+        }
         let Some(params) = proposer.propose(&ctx)? else {
             break;
         };
@@ -123,7 +162,9 @@ pub fn run_replay(
         if history.len() == budget as usize {
             best_ratio_at_budget = score(landscape, &objective, &history, optimum);
         }
-        if history.len() >= budget as usize && (to_target.is_some() || optimum.is_none()) {
+        let target_done = to_target.is_some() || optimum.is_none();
+        let stop_done = at_stop.is_some() || history.len() >= STOP_HORIZON;
+        if history.len() >= budget as usize && target_done && stop_done {
             break;
         }
     }
@@ -133,6 +174,7 @@ pub fn run_replay(
     Ok(RunOutcome {
         to_target,
         best_ratio_at_budget,
+        at_stop,
     })
 }
 
@@ -217,6 +259,16 @@ pub struct EfficiencyRow {
     pub secs_fraction: Spread,
     /// Best found after the budget over the optimum (true mean p50s).
     pub best_ratio_at_budget: Spread,
+    /// Seeds whose strategy said the study had converged within [`STOP_HORIZON`].
+    pub stopped: u32,
+    /// Of those, the seeds that had measured a target config by the stop.
+    pub reached_by_stop: u32,
+    /// Builds at the stop.
+    pub builds_at_stop: Spread,
+    /// Simulated seconds at the stop as a fraction of the exhaustive grid's.
+    pub secs_fraction_at_stop: Spread,
+    /// Champion over optimum (true mean p50s) at the stop.
+    pub ratio_at_stop: Spread,
 }
 
 /// The efficiency of several strategies on one landscape.
@@ -276,6 +328,8 @@ pub fn measure_efficiency(
             let (mut builds, mut trials, mut secs, mut fraction, mut ratio) =
                 (vec![], vec![], vec![], vec![], vec![]);
             let mut reached = 0;
+            let (mut stopped, mut reached_by_stop) = (0, 0);
+            let (mut stop_builds, mut stop_fraction, mut stop_ratio) = (vec![], vec![], vec![]);
             for seed in 0..u64::from(settings.seeds) {
                 let proposer = strategy.build(seed);
                 let out = run_replay(
@@ -302,6 +356,17 @@ pub fn measure_efficiency(
                 if let Some(r) = out.best_ratio_at_budget {
                     ratio.push(r);
                 }
+                if let Some(stop) = out.at_stop {
+                    stopped += 1;
+                    reached_by_stop += u32::from(stop.reached);
+                    stop_builds.push(stop.builds as f64);
+                    if exhaustive > 0.0 {
+                        stop_fraction.push(stop.secs / exhaustive);
+                    }
+                    if let Some(r) = stop.champion_ratio {
+                        stop_ratio.push(r);
+                    }
+                }
             }
             rows.push(EfficiencyRow {
                 strategy,
@@ -314,6 +379,11 @@ pub fn measure_efficiency(
                 secs: Spread::of(&secs),
                 secs_fraction: Spread::of(&fraction),
                 best_ratio_at_budget: Spread::of(&ratio),
+                stopped,
+                reached_by_stop,
+                builds_at_stop: Spread::of(&stop_builds),
+                secs_fraction_at_stop: Spread::of(&stop_fraction),
+                ratio_at_stop: Spread::of(&stop_ratio),
             });
         }
     }
@@ -387,6 +457,41 @@ impl fmt::Display for EfficiencyTable {
                 Cell(&pct, 1),
                 Cell(&r.best_ratio_at_budget, 3),
             )?;
+        }
+        let stopping: Vec<&EfficiencyRow> = self.rows.iter().filter(|r| r.stopped > 0).collect();
+        if !stopping.is_empty() {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "Where a strategy said the study had converged (within {STOP_HORIZON} trials):"
+            )?;
+            writeln!(f)?;
+            writeln!(
+                f,
+                "| min_recall | strategy | stopped | target measured by then | builds at stop | % of grid s at stop | champion/optimum at stop |"
+            )?;
+            writeln!(f, "|---|---|---|---|---|---|---|")?;
+            for r in stopping {
+                let pct = Spread {
+                    median: r.secs_fraction_at_stop.median * 100.0,
+                    p25: r.secs_fraction_at_stop.p25 * 100.0,
+                    p75: r.secs_fraction_at_stop.p75 * 100.0,
+                    ..r.secs_fraction_at_stop
+                };
+                writeln!(
+                    f,
+                    "| {:.2} | {} | {}/{} | {}/{} | {} | {} | {} |",
+                    r.min_recall,
+                    r.strategy,
+                    r.stopped,
+                    r.seeds,
+                    r.reached_by_stop,
+                    r.stopped,
+                    Cell(&r.builds_at_stop, 1),
+                    Cell(&pct, 1),
+                    Cell(&r.ratio_at_stop, 3),
+                )?;
+            }
         }
         Ok(())
     }

@@ -94,7 +94,8 @@ mod random;
 pub use annealing::{Annealing, AnnealingConfig, acceptance_probability};
 pub use convergence::{Assessment, Candidate, Convergence, assess, assess_with};
 pub use efficiency::{
-    EfficiencyRow, EfficiencySettings, EfficiencyTable, RunOutcome, Spread, measure_efficiency,
+    EfficiencyRow, EfficiencySettings, EfficiencyTable, RunOutcome, STOP_HORIZON, Spread, StopOutcome,
+    measure_efficiency,
     run_replay,
 };
 pub use epsilon_greedy::{EpsilonGreedy, EpsilonGreedyConfig};

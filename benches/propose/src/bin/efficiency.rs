@@ -10,7 +10,8 @@
 //!
 //! `--trace SEED` prints, instead of the table, every proposal of each strategy's run
 //! with that seed (params, measured recall and p50, builds and simulated seconds so
-//! far), which shows where a strategy spends its budget.
+//! far), which shows where a strategy spends its budget, and a `--- converged here`
+//! line where the strategy says the study is done.
 //!
 //! `--noise` prints, instead of the table, how much the p50 of one config differs
 //! between its recorded builds (`max / min − 1` per config with two or more), per
@@ -40,6 +41,7 @@ fn trace(landscape: &Landscape, settings: &EfficiencySettings, seed: u64) -> any
             let mut replay = landscape.replay(seed);
             let mut history: Vec<Trial> = Vec::new();
             let mut reached = false;
+            let mut stopped = false;
             println!("### {kind} seed {seed}");
             while !(reached && history.len() >= settings.budget as usize) {
                 let ctx = ProposalContext {
@@ -48,6 +50,10 @@ fn trace(landscape: &Landscape, settings: &EfficiencySettings, seed: u64) -> any
                     champion: objective.best(&history),
                     objective: &objective,
                 };
+                if !stopped && let Some(done) = proposer.convergence(&ctx) {
+                    println!("--- converged here: {}", done.reason);
+                    stopped = true;
+                }
                 let Some(params) = proposer.propose(&ctx)? else {
                     break;
                 };
