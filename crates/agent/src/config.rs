@@ -272,7 +272,7 @@ mod tests {
         IndexSettings::new(
             IndexName::new("docs").unwrap(),
             "eval",
-            Arc::new(hnswtune_propose::Random::new(1)),
+            Arc::new(hnswtune_propose::Random::seeded(1)),
         )
     }
 

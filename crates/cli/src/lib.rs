@@ -94,13 +94,16 @@ pub fn main_entry() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, quiet unless `RUST_LOG` asks for more.
+/// Logs go to stderr, quiet unless `RUST_LOG` asks for more, coloured only when stderr
+/// is a terminal (a pipe or a file gets plain text, no ANSI codes).
 fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

@@ -472,7 +472,7 @@ impl ParamSpec {
 /// Ratio between neighbouring `ef_construction` values of [`SearchSpace::hnsw`].
 ///
 /// Neighbouring builds 1.5× apart differ in p50 at equal `ef_search` by about as much as
-/// two measurements of one config do (docs/proposers.md, "The default space"); a finer
+/// two measurements of one config do (docs/stopping.md, "The default space"); a finer
 /// step buys builds that no measurement can tell apart.
 pub const EF_CONSTRUCTION_RATIO: f64 = 1.5;
 
@@ -615,7 +615,7 @@ impl SearchSpace {
     ///
     /// The steps follow the repeat-to-repeat noise of one p50 measurement (median 8–11%,
     /// 90th percentile about 25–35% on instant-distance; 3–4% median on hnswlib-like
-    /// backends; docs/proposers.md, "The default space"): two builds whose
+    /// backends; docs/stopping.md, "The default space"): two builds whose
     /// `ef_construction` differ by 1% cannot be told apart by any measurement, so the
     /// space does not offer them. [`SearchSpace::hnsw_fine`] keeps step 1 for users who
     /// want it.

@@ -106,7 +106,8 @@ pub struct Trial {
     pub params: Params,
     /// The seed the build used.
     pub seed: u64,
-    /// Threads the build used (1 means a reproducible build).
+    /// Threads the build used: 1 means a reproducible build; 0 means the count is not
+    /// known (the writer of the trial did not record it).
     pub threads: u32,
     /// Where the trial is in its life.
     #[serde(flatten)]

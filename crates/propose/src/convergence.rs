@@ -35,7 +35,7 @@
 //! Builds further away are expected to gain less than the noise: their neighbours
 //! already showed the trend. This is a hill climb along the build ladder with a
 //! noise-sized step threshold; a landscape whose best build lies past a flat stretch
-//! wider than the noise is where it stops short, and docs/proposers.md gives the
+//! wider than the noise is where it stops short, and docs/stopping.md gives the
 //! replayed cost of that.
 //!
 //! The study has **converged** when there is an incumbent and no promising config.

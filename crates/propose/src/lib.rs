@@ -94,9 +94,8 @@ mod random;
 pub use annealing::{Annealing, AnnealingConfig, acceptance_probability};
 pub use convergence::{Assessment, Candidate, Convergence, assess, assess_with};
 pub use efficiency::{
-    EfficiencyRow, EfficiencySettings, EfficiencyTable, RunOutcome, STOP_HORIZON, Spread, StopOutcome,
-    measure_efficiency,
-    run_replay,
+    EfficiencyRow, EfficiencySettings, EfficiencyTable, RunOutcome, STOP_HORIZON, Spread,
+    StopOutcome, measure_efficiency, run_replay,
 };
 pub use epsilon_greedy::{EpsilonGreedy, EpsilonGreedyConfig};
 pub use frontier::{Frontier, FrontierConfig};
@@ -282,7 +281,7 @@ impl StrategyKind {
             StrategyKind::Grid => Box::new(Grid::new()),
             StrategyKind::Annealing => Box::new(Annealing::seeded(seed)),
             StrategyKind::EpsilonGreedy => Box::new(EpsilonGreedy::seeded(seed)),
-            StrategyKind::Random => Box::new(Random::new(seed)),
+            StrategyKind::Random => Box::new(Random::seeded(seed)),
         }
     }
 }

@@ -25,7 +25,7 @@
 //!
 //! Within-trial passes are seconds apart on one build, so they see timing noise but not
 //! the difference between two builds of one config; cross-trial repeats see both. Both
-//! enter the same pool; docs/proposers.md ("Measured noise") gives the figures of a
+//! enter the same pool; docs/stopping.md ("Measured noise") gives the figures of a
 //! real study.
 
 use std::collections::HashMap;

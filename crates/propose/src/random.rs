@@ -35,9 +35,9 @@ use hnswtune_core::Params;
 /// let space = SearchSpace::hnsw();
 /// let objective = Objective::new(0.9)?;
 /// let ctx = ProposalContext { space: &space, history: &[], champion: None, objective: &objective };
-/// let p = Random::new(7).propose(&ctx)?.expect("an empty history leaves every config");
+/// let p = Random::seeded(7).propose(&ctx)?.expect("an empty history leaves every config");
 /// assert!(space.contains(&p));
-/// assert_eq!(Random::new(7).propose(&ctx)?, Some(p), "same seed, same proposal");
+/// assert_eq!(Random::seeded(7).propose(&ctx)?, Some(p), "same seed, same proposal");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -46,8 +46,8 @@ pub struct Random {
 }
 
 impl Random {
-    /// A sampler seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
+    /// A sampler seeded with `seed` (`::seeded`, like every other strategy).
+    pub fn seeded(seed: u64) -> Self {
         Random { seed }
     }
 }

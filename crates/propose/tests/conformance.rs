@@ -246,5 +246,5 @@ conformance! {
     grid => |_seed: u64| Grid::new(),
     annealing => Annealing::seeded,
     epsilon_greedy => EpsilonGreedy::seeded,
-    random => Random::new,
+    random => Random::seeded,
 }
