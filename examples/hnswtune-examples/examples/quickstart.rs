@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use hnswtune_agent::{AgentConfig, Backends, IndexSettings, StudyBudget, tune};
+use hnswtune_agent::{AgentConfig, Backends, IndexSettings, StudyBudget, StudyEnd, tune};
 use hnswtune_cli::render::{Study, svg};
 use hnswtune_core::{IndexName, Objective, SearchSpace, TrialJournal};
 use hnswtune_examples::{ProgressObserver, format_secs, print_champion_and_front};
@@ -159,9 +159,16 @@ async fn main() -> anyhow::Result<()> {
         objective: &objective,
     })?;
     std::fs::write(&args.out, plot).with_context(|| format!("writing {}", args.out.display()))?;
+    let ended = match report.ended {
+        StudyEnd::Converged => "the study converged",
+        StudyEnd::Trials => "the budget is spent",
+        StudyEnd::Time => "the time is up",
+        StudyEnd::Exhausted => "every config was tried",
+        _ => "the study ended",
+    };
     println!(
-        "\n{} trials this run, {} in the journal at {}/ (run again to resume); plot: {}; \
-         took {}",
+        "\n{} trials this run ({ended}), {} in the journal at {}/ (run again to resume); \
+         plot: {}; took {}",
         report.trials.len(),
         trials.len(),
         args.store.display(),

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hnswtune_agent::{Observer, StudyEvent};
-use hnswtune_core::{Promotion, Trial, TrialId};
+use hnswtune_core::{BuildKind, Promotion, Trial, TrialId};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Seconds as "12.3 s" or "2 min 5 s".
@@ -75,12 +75,17 @@ impl Observer for ProgressObserver {
                 self.bar.inc(1);
                 let line = match trial.completed_metrics() {
                     Some(m) => format!(
-                        "trial {:>3}  {:<36}  recall {:.4}  p50 {:>7.1} µs  build {:>6.2} s",
+                        "trial {:>3}  {:<36}  recall {:.4}  p50 {:>7.1} µs  build {:>6.2} s ({})",
                         *done,
                         trial.params.to_string(),
                         m.recall,
                         m.search_p50_us,
-                        m.build_secs
+                        m.build_cost_secs(),
+                        match m.build_kind {
+                            BuildKind::Fresh => "fresh",
+                            BuildKind::Cached => "cached",
+                            BuildKind::Extended => "extended",
+                        }
                     ),
                     None => format!("trial {:>3}  {}  {:?}", *done, trial.params, trial.state),
                 };
@@ -91,6 +96,9 @@ impl Observer for ProgressObserver {
                     "           ★ promoted to champion (revision {})",
                     promotion.revision
                 ));
+            }
+            StudyEvent::Converged { convergence, .. } => {
+                self.say(format!("           converged: {}", convergence.reason));
             }
             _ => {}
         }
@@ -106,7 +114,9 @@ pub fn print_champion_and_front(champion: Option<&Promotion>, front: &[Trial]) {
             p.params,
             p.metrics.as_ref().map_or(String::new(), |m| format!(
                 "recall {:.4}  p50 {:.1} µs  build {:.2} s",
-                m.recall, m.search_p50_us, m.build_secs
+                m.recall,
+                m.search_p50_us,
+                m.build_cost_secs()
             ))
         ),
         None => println!("champion: none (no trial met the recall floor)"),
