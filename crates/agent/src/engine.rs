@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use hnswtune_core::{
     DatasetFingerprint, Error, EvalRequest, Evaluation, Evaluator, IndexName, Objective, Params,
-    Promotion, PromotionRegistry, Trial, TrialJournal, TrialMetrics, TrialState, Trials,
-    TriggerReason,
+    Promotion, PromotionRegistry, PromotionRules, Trial, TrialJournal, TrialMetrics, TrialState,
+    Trials, TriggerReason,
 };
 use hnswtune_propose::{Convergence, PRIOR_WEIGHT, ProposalContext, StudyNoise};
 use tracing::{Instrument, debug, info, info_span, warn};

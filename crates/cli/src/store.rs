@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hnswtune_core::{IndexName, Promotion, PromotionRegistry, Trial, TrialJournal, Trials};
+use hnswtune_core::{
+    IndexName, Promotion, PromotionRegistry, PromotionRules, Trial, TrialJournal, Trials,
+};
 use hnswtune_journal::{ObjectStoreJournal, ObjectStorePromotions};
 
 use crate::location::StoreLocation;

@@ -192,6 +192,12 @@ macro_rules! forward_journal {
             async fn indexes(&self) -> Result<Vec<IndexName>, Error> {
                 (**self).indexes().await
             }
+            async fn trials(&self, index: &IndexName) -> Result<Trials, Error> {
+                (**self).trials(index).await
+            }
+            async fn get(&self, index: &IndexName, id: TrialId) -> Result<Trial, Error> {
+                (**self).get(index, id).await
+            }
         }
     )*};
 }

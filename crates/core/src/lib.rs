@@ -50,6 +50,8 @@
 
 mod error;
 mod evaluator;
+#[cfg(test)]
+mod forwarding_tests;
 mod id;
 mod journal;
 mod metrics;
@@ -58,6 +60,7 @@ mod objective;
 mod params;
 mod promotion;
 pub mod space;
+mod space_error;
 mod trial;
 
 pub use error::{Error, Result};
@@ -72,6 +75,6 @@ pub use objective::{
 pub use params::{
     EF_CONSTRUCTION, EF_SEARCH, M, ML_MILLI, NEIGHBOUR_HEURISTIC, ParamValue, Params,
 };
-pub use promotion::{Promotion, PromotionKind, PromotionRegistry};
+pub use promotion::{Promotion, PromotionKind, PromotionRegistry, PromotionRules};
 pub use space::{ParamKind, ParamSpec, Phase, Scale, SearchSpace, SpaceError};
 pub use trial::{DatasetFingerprint, SCHEMA_VERSION, Trial, TrialState, TriggerReason};

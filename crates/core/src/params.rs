@@ -5,7 +5,7 @@ use std::fmt;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::space::SpaceError;
+use crate::space_error::SpaceError;
 
 /// `ef_construction`: candidate-list size while building (build-time).
 pub const EF_CONSTRUCTION: &str = "ef_construction";

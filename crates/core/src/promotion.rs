@@ -61,7 +61,8 @@ pub struct Promotion {
 ///
 /// Backends implement [`PromotionRegistry::history`] and
 /// [`PromotionRegistry::write_revision`]; the rules (recall floor, next revision,
-/// rollback) live in the provided methods so that every backend enforces them alike.
+/// rollback) live in [`PromotionRules`], which every registry gets and none can
+/// override.
 #[async_trait]
 pub trait PromotionRegistry: Send + Sync + Debug {
     /// Every revision of `index`, ascending. Empty when nothing was promoted.
@@ -75,7 +76,24 @@ pub trait PromotionRegistry: Send + Sync + Debug {
     async fn champion(&self, index: &IndexName) -> Result<Option<Promotion>, Error> {
         Ok(self.history(index).await?.pop())
     }
+}
 
+/// The promotion rules, over the two methods every registry implements: the recall
+/// floor, the next revision, and rollback as a new revision.
+///
+/// This trait has one implementation, for every [`PromotionRegistry`], and cannot be
+/// implemented again, so no backend can skip or change a rule. Bring it into scope
+/// (`use hnswtune_core::PromotionRules`) to call `promote` and `rollback`.
+///
+/// ```
+/// use hnswtune_core::{PromotionRegistry, PromotionRules};
+///
+/// fn obeys_the_rules<R: PromotionRegistry>(registry: &R) -> &dyn PromotionRules {
+///     registry
+/// }
+/// ```
+#[async_trait]
+pub trait PromotionRules: PromotionRegistry {
     /// Promotes `trial` as the next revision after `expected_revision` (0 when there is
     /// no champion yet). Refuses a trial that is not complete or whose recall is below
     /// `objective.min_recall`; returns [`Error::Conflict`] when someone else wrote that
@@ -152,6 +170,8 @@ pub trait PromotionRegistry: Send + Sync + Debug {
     }
 }
 
+impl<R: PromotionRegistry + ?Sized> PromotionRules for R {}
+
 macro_rules! forward_registry {
     ($($ty:ty),*) => {$(
         #[async_trait]
@@ -161,6 +181,9 @@ macro_rules! forward_registry {
             }
             async fn write_revision(&self, promotion: &Promotion) -> Result<(), Error> {
                 (**self).write_revision(promotion).await
+            }
+            async fn champion(&self, index: &IndexName) -> Result<Option<Promotion>, Error> {
+                (**self).champion(index).await
             }
         }
     )*};

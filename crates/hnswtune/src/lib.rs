@@ -70,8 +70,8 @@ pub use hnswtune_propose as propose;
 pub mod prelude {
     pub use hnswtune_core::{
         DatasetFingerprint, EF_CONSTRUCTION, EF_SEARCH, EvalRequest, Evaluation, Evaluator,
-        IndexName, Objective, Params, PromotionRegistry, SearchSpace, Trial, TrialJournal,
-        TrialMetrics, pareto_front,
+        IndexName, Objective, Params, PromotionRegistry, PromotionRules, SearchSpace, Trial,
+        TrialJournal, TrialMetrics, pareto_front,
     };
 
     #[cfg(feature = "agent")]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::Backend;
 use futures::TryStreamExt;
-use hnswtune_core::{Error, PromotionRegistry, Trial, TrialId, TrialJournal};
+use hnswtune_core::{Error, PromotionRegistry, PromotionRules, Trial, TrialId, TrialJournal};
 use hnswtune_journal::object_store::path::Path;
 use hnswtune_journal::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use hnswtune_journal::{JournalOptions, ObjectStoreJournal, ObjectStorePromotions, StoreLocation};

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use hnswtune_core::{Error, Objective, PromotionKind, PromotionRegistry, TrialId};
+use hnswtune_core::{Error, Objective, PromotionKind, PromotionRegistry, PromotionRules, TrialId};
 
 use super::{PromotionBackend, completed_trial, index, running_trial};
 
