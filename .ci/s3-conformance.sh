@@ -39,5 +39,6 @@ curl -fsS -o /dev/null "${endpoint}/" || { echo "moto_server did not answer on $
 curl -fsS -o /dev/null -X PUT "${endpoint}/${bucket}"
 
 echo "moto_server (pid ${moto_pid}) on ${endpoint}, bucket ${bucket}"
-HNSWTUNE_TEST_S3_ENDPOINT="$endpoint" HNSWTUNE_TEST_S3_BUCKET="$bucket" \
+# REQUIRED: a test that cannot reach the endpoint fails instead of skipping.
+HNSWTUNE_TEST_S3_REQUIRED=1 HNSWTUNE_TEST_S3_ENDPOINT="$endpoint" HNSWTUNE_TEST_S3_BUCKET="$bucket" \
   cargo test -p hnswtune-journal --test s3

@@ -3,7 +3,9 @@
 //! Set `HNSWTUNE_TEST_S3_ENDPOINT` (for example `http://127.0.0.1:9000`) and
 //! optionally `HNSWTUNE_TEST_S3_BUCKET` (default `hnswtune-test`, which must exist).
 //! `.ci/s3-conformance.sh` does all of that. Without the endpoint every test prints a
-//! `skipped:` line and returns.
+//! `skipped:` line and returns, unless `HNSWTUNE_TEST_S3_REQUIRED` is set (the CI
+//! script sets it): then a missing endpoint fails the test, so a green S3 step means
+//! the suites really ran against the server.
 
 #![cfg(feature = "s3")]
 
@@ -20,6 +22,11 @@ use hnswtune_journal::object_store::aws::AmazonS3Builder;
 /// A fresh prefix in the test bucket, or `None` (with a printed reason).
 fn s3() -> Option<Backend> {
     let Ok(endpoint) = std::env::var("HNSWTUNE_TEST_S3_ENDPOINT") else {
+        assert!(
+            std::env::var_os("HNSWTUNE_TEST_S3_REQUIRED").is_none(),
+            "HNSWTUNE_TEST_S3_REQUIRED is set but HNSWTUNE_TEST_S3_ENDPOINT is not: the S3 \
+             server this run expected is missing, so the S3 suites would not run"
+        );
         let _ = writeln!(
             std::io::stderr().lock(),
             "skipped: set HNSWTUNE_TEST_S3_ENDPOINT (and HNSWTUNE_TEST_S3_BUCKET) to run the S3 \

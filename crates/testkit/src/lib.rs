@@ -7,7 +7,8 @@
 //!   [`fakes::ScriptedProposer`].
 //! - [`conformance`]: the async test functions and the `journal_conformance!` /
 //!   `promotion_conformance!` macros that every `TrialJournal` and
-//!   `PromotionRegistry` backend runs, one line per backend.
+//!   `PromotionRegistry` backend runs, one line per backend, and
+//!   `proposer_conformance!`, the contract every `Proposer` strategy runs.
 //!
 //! ## Where it sits
 //!
@@ -52,3 +53,9 @@
 
 pub mod conformance;
 pub mod fakes;
+
+/// Items the macros name, so that a caller does not need the crates in scope.
+#[doc(hidden)]
+pub mod __reexport {
+    pub use hnswtune_propose::Proposer;
+}

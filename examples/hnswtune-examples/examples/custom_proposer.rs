@@ -182,3 +182,11 @@ fn main() -> Result<(), ProposeError> {
     }
     Ok(())
 }
+
+/// The proposer contract that every built-in strategy runs, run on this one too
+/// (`cargo test -p hnswtune-examples --example custom_proposer`, and in
+/// `cargo test --workspace`, since the example is built with `test = true`).
+#[cfg(test)]
+mod conformance {
+    hnswtune_testkit::proposer_conformance!(|_seed: u64| super::LadderBisect);
+}

@@ -23,6 +23,7 @@
 
 pub mod journal;
 pub mod promotions;
+pub mod proposer;
 
 use std::sync::Arc;
 
@@ -175,6 +176,46 @@ macro_rules! promotion_conformance {
             concurrent_promoters_have_one_winner_per_revision,
         );
     };
+}
+
+/// Expands to one `#[test]` per proposer suite function
+/// ([`conformance::proposer`](crate::conformance::proposer)) for the strategy that the
+/// constructor (`Fn(u64) -> impl Proposer`, given the seed) builds. Use it inside a
+/// module per strategy.
+///
+/// ```ignore
+/// mod frontier { hnswtune_testkit::proposer_conformance!(hnswtune_propose::Frontier::seeded); }
+/// ```
+#[macro_export]
+macro_rules! proposer_conformance {
+    ($make:expr) => {
+        fn __make(seed: u64) -> ::std::boxed::Box<dyn $crate::__reexport::Proposer> {
+            #[allow(
+                clippy::redundant_closure_call,
+                reason = "the argument is a constructor"
+            )]
+            ::std::boxed::Box::new(($make)(seed))
+        }
+        $crate::__proposer_tests!(
+            bounds_and_steps,
+            dedup,
+            determinism,
+            none_only_when_exhausted,
+            tolerates_failed_and_running,
+            tolerates_foreign_history,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __proposer_tests {
+    ($($name:ident),+ $(,)?) => {$(
+        #[test]
+        fn $name() {
+            $crate::conformance::proposer::$name(&__make);
+        }
+    )+};
 }
 
 #[doc(hidden)]

@@ -1,6 +1,6 @@
 //! An in-memory trial journal.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,6 +16,10 @@ pub struct MemoryJournal {
     fail_reads: AtomicU64,
     appends: AtomicU64,
     failed_appends: AtomicU64,
+    /// Entries of each index that earlier reads returned: a read reports only the
+    /// entries after them as `fetched`, as a store-backed journal's incremental read
+    /// does.
+    read_upto: Mutex<HashMap<IndexName, usize>>,
 }
 
 impl MemoryJournal {
@@ -90,11 +94,15 @@ impl TrialJournal for MemoryJournal {
             return Err(super::injected(&format!("read trials of {index}")));
         }
         let count = self.lock().iter().filter(|t| &t.index == index).count();
+        let seen = {
+            let mut upto = self.read_upto.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(upto.entry(index.clone()).or_default(), count)
+        };
         Ok(JournalRead {
             trials: self.trials_of(index).into(),
             report: ReadReport {
                 entries: count,
-                fetched: count,
+                fetched: count.saturating_sub(seen),
                 ..ReadReport::default()
             },
         })
