@@ -30,6 +30,11 @@ pub const LABEL_EACH_P50: &str = "p50 of each trial";
 /// Legend label of the best-so-far line.
 pub const LABEL_BEST_SO_FAR: &str = "best feasible p50 so far";
 
+/// The text written on the recall floor's line in the left panel.
+pub fn floor_label(min_recall: f64) -> String {
+    format!("recall floor {min_recall} (below: infeasible)")
+}
+
 /// What a report shows.
 #[derive(Debug, Clone)]
 pub struct Study<'a> {
@@ -163,19 +168,30 @@ pub fn svg(study: &Study<'_>) -> anyhow::Result<String> {
             .draw()
             .map_err(plot_err)?;
 
+        // The floor: the region below it is shaded, the line is drawn in a strong colour
+        // and labelled on the plot itself, not only in the legend.
+        let floor = RGBColor(204, 85, 0);
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(x0.max(0.0), y0), (x1, min_recall.max(y0))],
+                floor.mix(0.07).filled(),
+            )))
+            .map_err(plot_err)?;
         chart
             .draw_series(LineSeries::new(
                 [(x0.max(0.0), min_recall), (x1, min_recall)],
-                RGBColor(150, 150, 150).stroke_width(1),
+                floor.stroke_width(2),
             ))
             .map_err(plot_err)?
             .label(format!("recall floor {min_recall}"))
-            .legend(|(x, y)| {
-                PathElement::new(
-                    [(x, y), (x + 16, y)],
-                    RGBColor(150, 150, 150).stroke_width(1),
-                )
-            });
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], floor.stroke_width(2)));
+        chart
+            .draw_series(std::iter::once(Text::new(
+                floor_label(min_recall),
+                (x0.max(0.0) + (x1 - x0.max(0.0)) * 0.01, min_recall),
+                ("sans-serif", 13).into_font().color(&floor),
+            )))
+            .map_err(plot_err)?;
 
         let feasible = |t: &&&Trial| {
             study
@@ -445,6 +461,10 @@ pub(crate) mod tests {
             .filter(|n| n.has_tag_name("text"))
             .filter_map(|n| n.text().map(|t| t.trim().to_owned()))
             .collect();
+        assert!(
+            texts.iter().any(|t| *t == floor_label(0.95)),
+            "the floor is labelled on the plot: {texts:?}"
+        );
         for label in [
             LABEL_FEASIBLE,
             LABEL_INFEASIBLE,

@@ -10,7 +10,9 @@ use hnswtune_core::{
 };
 use hnswtune_journal::{ObjectStoreJournal, ObjectStorePromotions};
 
-use crate::location::StoreLocation;
+use hnswtune_journal::StoreUrl;
+
+use crate::location::parse_store;
 
 /// How long the first request to a store may take before it counts as unreachable.
 /// Object stores retry transient failures for minutes; a person at a terminal wants to
@@ -21,7 +23,7 @@ pub const DEFAULT_PROBE_SECS: u64 = 20;
 #[derive(Debug, Clone)]
 pub struct Store {
     /// What the user gave, checked.
-    pub location: StoreLocation,
+    pub location: StoreUrl,
     /// The journal's location (object store and key prefix).
     pub journal_location: hnswtune_journal::StoreLocation,
     /// The trial journal.
@@ -55,8 +57,8 @@ impl Store {
     /// Checks `--store`, then opens the journal and the registry on it. Nothing is read
     /// yet; [`Store::read`] and friends bound the first request by the probe timeout.
     pub fn open(text: &str) -> anyhow::Result<Store> {
-        let location = StoreLocation::parse(text)?;
-        if let StoreLocation::Local(path) = &location
+        let location = parse_store(text)?;
+        if let StoreUrl::Local(path) = &location
             && path.exists()
             && !path.is_dir()
         {
@@ -66,7 +68,7 @@ impl Store {
                 path.display()
             );
         }
-        let journal_location = hnswtune_journal::StoreLocation::parse(text)
+        let journal_location = hnswtune_journal::StoreLocation::open(&location)
             .with_context(|| format!("cannot open the store {location}"))?;
         let journal = ObjectStoreJournal::open(journal_location.clone())
             .with_context(|| format!("cannot open the journal in {location}"))?;
@@ -102,12 +104,12 @@ impl Store {
 
     fn explain(&self, what: &str, e: hnswtune_core::Error) -> anyhow::Error {
         let hint = match (&e, &self.location) {
-            (hnswtune_core::Error::Backend { .. }, StoreLocation::S3 { .. }) => {
+            (hnswtune_core::Error::Backend { .. }, StoreUrl::S3 { .. }) => {
                 " The store could not be reached or refused the request: check AWS_ENDPOINT, \
                  AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that the bucket \
                  exists."
             }
-            (hnswtune_core::Error::Backend { .. }, StoreLocation::Local(_)) => {
+            (hnswtune_core::Error::Backend { .. }, StoreUrl::Local(_)) => {
                 " Check that the directory exists and is readable and writable."
             }
             _ => "",

@@ -89,7 +89,7 @@ mod promotions;
 mod snapshot;
 
 pub use journal::{JournalOptions, ObjectStoreJournal};
-pub use location::StoreLocation;
+pub use location::{LocationError, StoreLocation, StoreUrl};
 pub use promotions::{MAX_PROMOTION_BYTES, ObjectStorePromotions};
 
 /// The object_store crate this crate is built on, re-exported so that hosts can name

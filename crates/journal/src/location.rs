@@ -1,5 +1,8 @@
-//! Where a journal and a registry live: a store plus a key prefix.
+//! Where a journal and a registry live: a store plus a key prefix, and the one parser
+//! of the addresses users write for it ([`StoreUrl`]).
 
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use hnswtune_core::Error;
@@ -75,39 +78,180 @@ impl StoreLocation {
     /// # Ok::<(), hnswtune_core::Error>(())
     /// ```
     pub fn parse(url: &str) -> Result<Self, Error> {
-        let bad = |why: &str| Error::invalid("store location", format!("{url:?}: {why}"));
-        let Some((scheme, rest)) = url.split_once("://") else {
-            if url.trim().is_empty() {
-                return Err(bad("the location is empty"));
-            }
-            return StoreLocation::local(url, false);
-        };
-        let location = match scheme {
-            "file" => {
-                if !rest.starts_with('/') {
-                    return Err(bad("a file:// location needs an absolute path"));
-                }
-                StoreLocation::local(rest, false)?
-            }
-            "memory" => StoreLocation {
-                prefix: rest.trim_matches('/').to_owned(),
+        let parsed = StoreUrl::parse(url)
+            .map_err(|e| Error::invalid("store location", format!("{url:?}: {e}")))?;
+        StoreLocation::open(&parsed)
+    }
+
+    /// Opens the store that `url` names (see [`StoreLocation::parse`]).
+    pub fn open(url: &StoreUrl) -> Result<Self, Error> {
+        let location = match url {
+            StoreUrl::Local(path) => StoreLocation::local(path, false)?,
+            StoreUrl::Memory { prefix } => StoreLocation {
+                prefix: prefix.clone(),
                 ..StoreLocation::in_memory()
             },
-            "s3" => {
-                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                if bucket.is_empty() {
-                    return Err(bad("the bucket name is empty"));
-                }
-                StoreLocation::new(s3_store(url, bucket)?, prefix.trim_matches('/'))
-            }
-            other => {
-                return Err(bad(&format!(
-                    "unsupported scheme {other:?} (use a path, file://, memory:// or s3://)"
-                )));
+            StoreUrl::S3 { bucket, prefix } => {
+                StoreLocation::new(s3_store(&url.to_string(), bucket)?, prefix.clone())
             }
         };
         Layout::new(&location.prefix)?;
         Ok(location)
+    }
+}
+
+/// A store address as a user writes it, checked before anything is opened or any
+/// request is sent.
+///
+/// - a plain path, or `file:///abs/path`: a directory on this machine;
+/// - `memory://` or `memory:///prefix`: a fresh in-memory store;
+/// - `s3://bucket/prefix`: Amazon S3 or an S3-compatible server.
+///
+/// ```
+/// use hnswtune_journal::{LocationError, StoreUrl};
+/// let url = StoreUrl::parse("s3://my-bucket/team/a/")?;
+/// assert_eq!(url, StoreUrl::S3 { bucket: "my-bucket".into(), prefix: "team/a".into() });
+/// assert_eq!(url.to_string(), "s3://my-bucket/team/a");
+/// assert_eq!(StoreUrl::parse("s3://Bad_Bucket/x"), Err(LocationError::BadBucket { bucket: "Bad_Bucket".into() }));
+/// # Ok::<(), LocationError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// A directory on this machine (created when opened).
+    Local(PathBuf),
+    /// An in-memory store with a key prefix.
+    Memory {
+        /// Key prefix, without leading or trailing '/'.
+        prefix: String,
+    },
+    /// An S3 bucket and a key prefix; credentials, region and endpoint come from the
+    /// usual `AWS_*` environment variables.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// Key prefix, without leading or trailing '/'.
+        prefix: String,
+    },
+}
+
+/// What is wrong with a store address.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocationError {
+    /// Nothing was given.
+    #[error("the location is empty")]
+    Empty,
+    /// A `scheme://` other than file, memory and s3.
+    #[error("unsupported scheme {scheme:?} (use a path, file://, memory:// or s3://)")]
+    UnsupportedScheme {
+        /// The scheme given.
+        scheme: String,
+    },
+    /// `file://` followed by a relative path.
+    #[error("a file:// location needs an absolute path")]
+    RelativeFile,
+    /// `s3://` with no bucket.
+    #[error("the bucket name is empty")]
+    NoBucket,
+    /// A bucket name S3 would refuse.
+    #[error(
+        "{bucket:?} is not a valid S3 bucket name: use 3 to 63 lowercase letters, digits, \
+         '-' or '.', starting and ending with a letter or digit"
+    )]
+    BadBucket {
+        /// The bucket given.
+        bucket: String,
+    },
+    /// A key prefix with an empty, `.` or `..` segment or a control character.
+    #[error(
+        "the key prefix {prefix:?} contains an empty, '.' or '..' segment or a control character"
+    )]
+    BadPrefix {
+        /// The prefix given.
+        prefix: String,
+    },
+}
+
+impl StoreUrl {
+    /// Parses an address (see the type's docs).
+    pub fn parse(text: &str) -> Result<StoreUrl, LocationError> {
+        let Some((scheme, rest)) = text.split_once("://") else {
+            if text.trim().is_empty() {
+                return Err(LocationError::Empty);
+            }
+            return Ok(StoreUrl::Local(PathBuf::from(text)));
+        };
+        match scheme {
+            "file" if rest.starts_with('/') => Ok(StoreUrl::Local(PathBuf::from(rest))),
+            "file" => Err(LocationError::RelativeFile),
+            "memory" => Ok(StoreUrl::Memory {
+                prefix: checked_prefix(rest)?,
+            }),
+            "s3" => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                check_bucket(bucket)?;
+                Ok(StoreUrl::S3 {
+                    bucket: bucket.to_owned(),
+                    prefix: checked_prefix(prefix)?,
+                })
+            }
+            other => Err(LocationError::UnsupportedScheme {
+                scheme: other.to_owned(),
+            }),
+        }
+    }
+}
+
+/// The prefix without leading and trailing '/', if every segment is a plain name.
+fn checked_prefix(prefix: &str) -> Result<String, LocationError> {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.split('/').any(|seg| seg == "." || seg == "..")
+        || trimmed.contains("//")
+        || trimmed.chars().any(char::is_control)
+    {
+        return Err(LocationError::BadPrefix {
+            prefix: trimmed.to_owned(),
+        });
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// S3 bucket naming rules: 3 to 63 characters of lowercase letters, digits, '-' and
+/// '.', starting and ending with a letter or digit.
+fn check_bucket(bucket: &str) -> Result<(), LocationError> {
+    if bucket.is_empty() {
+        return Err(LocationError::NoBucket);
+    }
+    let ok_chars = bucket
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let ok_ends = bucket
+        .chars()
+        .next()
+        .zip(bucket.chars().last())
+        .is_some_and(|(a, b)| a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric());
+    if !(3..=63).contains(&bucket.len()) || !ok_chars || !ok_ends {
+        return Err(LocationError::BadBucket {
+            bucket: bucket.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+impl fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let with_prefix = |f: &mut fmt::Formatter<'_>, base: &str, prefix: &str| {
+            if prefix.is_empty() {
+                write!(f, "{base}")
+            } else {
+                write!(f, "{base}/{prefix}")
+            }
+        };
+        match self {
+            StoreUrl::Local(path) => write!(f, "{}", path.display()),
+            StoreUrl::Memory { prefix } => with_prefix(f, "memory://", prefix),
+            StoreUrl::S3 { bucket, prefix } => with_prefix(f, &format!("s3://{bucket}"), prefix),
+        }
     }
 }
 
@@ -154,6 +298,50 @@ mod tests {
                 "{bad:?} gave {err}"
             );
         }
+    }
+
+    #[test]
+    fn bad_urls_get_the_error_that_names_the_bad_part() {
+        for (url, want) in [
+            ("", LocationError::Empty),
+            ("s3://", LocationError::NoBucket),
+            ("s3:///prefix", LocationError::NoBucket),
+            (
+                "s3://ab/x",
+                LocationError::BadBucket {
+                    bucket: "ab".into(),
+                },
+            ),
+            (
+                "s3://bucket/a//b",
+                LocationError::BadPrefix {
+                    prefix: "a//b".into(),
+                },
+            ),
+            (
+                "memory:///a/../b",
+                LocationError::BadPrefix {
+                    prefix: "a/../b".into(),
+                },
+            ),
+            (
+                "gs://bucket/x",
+                LocationError::UnsupportedScheme {
+                    scheme: "gs".into(),
+                },
+            ),
+            ("file://relative", LocationError::RelativeFile),
+        ] {
+            assert_eq!(StoreUrl::parse(url), Err(want), "{url:?}");
+        }
+        assert_eq!(
+            StoreUrl::parse("./store"),
+            Ok(StoreUrl::Local("./store".into()))
+        );
+        assert_eq!(
+            StoreUrl::parse("memory://").unwrap().to_string(),
+            "memory://"
+        );
     }
 
     #[cfg(feature = "s3")]

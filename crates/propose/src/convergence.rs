@@ -47,13 +47,14 @@
 //! p95); without them it claims nothing ([`Assessment::modelled`] is false).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use hnswtune_core::space::EF_CONSTRUCTION_RATIO;
 use hnswtune_core::{EF_SEARCH, Minimize, ParamValue, Params, Phase, Trial};
 use serde::Serialize;
 
 use crate::ProposalContext;
+use crate::lattice::FxHashMap;
 use crate::noise::StudyNoise;
 
 /// Why a study is done: the figures behind "no untried config is expected to beat the
@@ -230,7 +231,7 @@ pub fn assess_with(ctx: &ProposalContext<'_>, noise: StudyNoise, tolerance: f64)
 
     // Per config, then per group. Configs borrow from the history where they already
     // lie in the space; groups are derived once per distinct config.
-    let mut configs: HashMap<Cow<'_, Params>, Agg> = HashMap::new();
+    let mut configs: FxHashMap<Cow<'_, Params>, Agg> = FxHashMap::default();
     for trial in ctx.history {
         let params = if space.contains(&trial.params) {
             Cow::Borrowed(&trial.params)

@@ -1462,7 +1462,10 @@ impl Proposer for Frontier {
         let Some(proposal) = self.propose_ungated(ctx, tolerance)? else {
             return Ok(None);
         };
-        if !self.config.gate_builds {
+        // The gate only judges new builds, so a config on a build already in the history
+        // (most proposals: search-time moves) skips the model. The newest trials are
+        // looked at first, since Frontier mostly continues the latest build.
+        if !self.config.gate_builds || on_a_built_group(ctx, &proposal) {
             return Ok(Some(proposal));
         }
         let model = assess_with(ctx, noise, tolerance);
@@ -1489,6 +1492,22 @@ impl Proposer for Frontier {
         let (noise, tolerance) = self.tolerance(ctx);
         assess_with(ctx, noise, tolerance).converged()
     }
+}
+
+/// True when a trial of the history, inside the space, has the same parameters as
+/// `params` apart from `ef_search`: the config needs no new build.
+fn on_a_built_group(ctx: &ProposalContext<'_>, params: &Params) -> bool {
+    let same_group = |other: &Params| {
+        other.len() == params.len()
+            && other
+                .iter()
+                .zip(params.iter())
+                .all(|((a, va), (b, vb))| a == b && (a == EF_SEARCH || va == vb))
+    };
+    ctx.history
+        .iter()
+        .rev()
+        .any(|t| same_group(&t.params) && ctx.space.contains(&t.params))
 }
 
 /// Bounds within one noise tolerance of each other share a bucket, so that the

@@ -49,6 +49,10 @@ pub(crate) type PointSet = HashSet<Point, BuildHasherDefault<FxHasher>>;
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct FxHasher(u64);
 
+/// A `HashMap` keyed with [`FxHasher`]: for maps that live for one call and whose
+/// iteration order is never observed.
+pub(crate) type FxHashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);

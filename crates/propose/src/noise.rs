@@ -28,9 +28,9 @@
 //! enter the same pool; docs/stopping.md ("Measured noise") gives the figures of a
 //! real study.
 
-use std::collections::HashMap;
-
 use hnswtune_core::{Params, Trial};
+
+use crate::lattice::FxHashMap;
 use serde::Serialize;
 
 /// The prior spread: the pooled 90th percentile of `max / min − 1` over the repeat
@@ -78,7 +78,7 @@ impl StudyNoise {
     /// As [`StudyNoise::of_history`] with another prior spread.
     pub fn with_prior(history: &[Trial], prior: f64) -> Self {
         let mut samples: Vec<f64> = Vec::new();
-        let mut by_config: HashMap<&Params, (f64, f64, usize)> = HashMap::new();
+        let mut by_config: FxHashMap<ByValues<'_>, (f64, f64, usize)> = FxHashMap::default();
         for trial in history {
             let Some(m) = trial.completed_metrics() else {
                 continue;
@@ -88,7 +88,9 @@ impl StudyNoise {
             }
             let p50 = m.search_p50_us;
             if p50 > 0.0 && p50.is_finite() {
-                let e = by_config.entry(&trial.params).or_insert((p50, p50, 0));
+                let e = by_config
+                    .entry(ByValues(&trial.params))
+                    .or_insert((p50, p50, 0));
                 e.0 = e.0.min(p50);
                 e.1 = e.1.max(p50);
                 e.2 += 1;
@@ -120,14 +122,28 @@ impl StudyNoise {
     }
 }
 
+/// A config as a map key that hashes only its values: the trials of one study share
+/// their parameter names, so hashing the names too would only cost time. Equality is
+/// still the whole config's.
+#[derive(PartialEq, Eq)]
+struct ByValues<'a>(&'a Params);
+
+impl std::hash::Hash for ByValues<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for (_, value) in self.0.iter() {
+            value.hash(state);
+        }
+    }
+}
+
 /// The 90th percentile (nearest rank) of `values`, `None` when empty.
 fn p90(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    values.sort_by(f64::total_cmp);
     let rank = ((0.9 * values.len() as f64).ceil() as usize).clamp(1, values.len());
-    Some(values[rank - 1])
+    let (_, nth, _) = values.select_nth_unstable_by(rank - 1, f64::total_cmp);
+    Some(*nth)
 }
 
 #[cfg(test)]
