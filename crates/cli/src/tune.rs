@@ -25,6 +25,7 @@ use hnswtune_harness::backend::instant::InstantDistance;
 use hnswtune_harness::{
     EvalSet, EvalStore, EvaluatorOptions, HnswEvaluator, InMemorySource, IndexBackend,
 };
+use hnswtune_journal::ObjectStoreBlobs;
 use hnswtune_propose::Convergence;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -338,15 +339,16 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
     let (base_len, dim, query_len) = (base.len(), base.dim(), queries.len());
 
     let eval_set = eval_set_name(&args.queries, args.k);
-    let eval_store = EvalStore::new(
-        store.journal_location.store.clone(),
-        store.journal_location.prefix.clone(),
-    );
+    let eval_store = EvalStore::new(Arc::new(ObjectStoreBlobs::new(
+        store.journal_location.clone(),
+    )));
     let base = Arc::new(base);
-    if let Some(truth) = &truth {
-        eval_store
-            .put_ground_truth(&eval_set, &base, truth)
+    if let Some(truth) = truth {
+        // The blob seam blocks until the store answers: off the async threads.
+        let (blobs, name, on) = (eval_store.clone(), eval_set.clone(), Arc::clone(&base));
+        tokio::task::spawn_blocking(move || blobs.put_ground_truth(&name, &on, &truth))
             .await
+            .context("saving the ground truth was interrupted")?
             .with_context(|| {
                 format!(
                     "cannot save the ground truth in the store {}",

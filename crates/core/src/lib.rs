@@ -48,6 +48,7 @@
 //! # Ok::<(), hnswtune_core::Error>(())
 //! ```
 
+mod blob;
 mod error;
 mod evaluator;
 #[cfg(test)]
@@ -63,6 +64,7 @@ pub mod space;
 mod space_error;
 mod trial;
 
+pub use blob::{BlobKey, BlobStore};
 pub use error::{Error, Result};
 pub use evaluator::{EvalRequest, Evaluation, Evaluator, compare_by_alternating};
 pub use id::TrialId;

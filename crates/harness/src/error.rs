@@ -10,7 +10,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Callers match on the variant: the input variants (`InvalidInput`, `NonFinite`,
 /// `DimensionMismatch`, `ZeroVector`, `Empty`, `InvalidK`, `KExceedsEfSearch`,
 /// `MissingParam`, `UnknownParam`) mean "change what you pass"; `Malformed` and `Io` name a
-/// file; `Store` is object-store trouble that may pass on retry.
+/// file; `Core` carries a store error from the blob seam (a `Backend` may pass on retry).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -118,15 +118,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The object store failed.
-    #[error("object store error during {op}: {source}")]
-    Store {
-        /// The operation and key.
-        op: String,
-        /// The store's own error.
-        #[source]
-        source: object_store::Error,
-    },
     /// A stored object could not be decoded, or does not match what it claims to be.
     #[error("corrupt {what}: {why}")]
     Corrupt {
@@ -201,10 +192,6 @@ impl From<Error> for hnswtune_core::Error {
                 what: format!("{backend}: {what}"),
             },
             Error::Corrupt { what, why } => Core::Corrupt { key: what, why },
-            Error::Store { op, source } => Core::Backend {
-                op,
-                source: Box::new(source),
-            },
             Error::Backend { .. } | Error::Io { .. } => Core::Evaluation { why: e.to_string() },
             Error::InvalidInput { what, why } => Core::InvalidInput { what, why },
             Error::BadParam { name, why } => Core::InvalidInput { what: name, why },

@@ -43,7 +43,7 @@ use hnswtune_core::{
 use crate::backend::{BuildOptions, IndexBackend, Searcher};
 use crate::cache::{BuildCache, BuildKey, SharedIndex};
 use crate::error::{Error, Result};
-use crate::eval_set::{EvalSet, EvalStore, block_on};
+use crate::eval_set::{EvalSet, EvalStore};
 use crate::ground_truth::GroundTruth;
 use crate::latency::{self, LatencyOptions, LatencySummary};
 use crate::recall::{self, RecallSummary};
@@ -263,7 +263,7 @@ impl HnswEvaluator {
             what: format!("eval set {name:?}"),
         };
         let store = self.store.as_ref().ok_or_else(missing)?;
-        let set = Arc::new(block_on(store.get_eval_set(name))?.ok_or_else(missing)?);
+        let set = Arc::new(store.get_eval_set(name)?.ok_or_else(missing)?);
         self.eval_sets
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -303,7 +303,7 @@ impl HnswEvaluator {
             return Ok((Arc::clone(t), false));
         }
         let (truth, computed) = match &self.store {
-            Some(store) => block_on(store.ground_truth(set, base))?,
+            Some(store) => store.ground_truth(set, base)?,
             None => (
                 crate::ground_truth::compute(base, &set.queries, set.k)?,
                 true,

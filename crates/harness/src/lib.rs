@@ -8,7 +8,8 @@
 //! - [`ground_truth`]: exact top-k by blocked GEMM and partial selection; [`recall`]: plain
 //!   and tolerant recall@k; [`latency`]: percentiles, repeats and interleaved A/B.
 //! - [`cache::BuildCache`]: builds reused across search-only trials, bounded by bytes.
-//! - [`EvalSet`] and [`EvalStore`]: eval sets and ground truth on object_store.
+//! - [`EvalSet`] and [`EvalStore`]: eval sets and ground truth, kept through the core's
+//!   `BlobStore` seam.
 //! - [`loaders`]: TEXMEX `.fvecs`/`.ivecs`/`.bvecs` and `.npy`.
 //! - [`HnswEvaluator`]: the core's [`hnswtune_core::Evaluator`] over all of the above.
 //!
@@ -16,8 +17,9 @@
 //!
 //! It depends on `hnswtune-core` and implements its `Evaluator` seam. It is the only crate
 //! that owns index libraries (instant-distance; usearch behind the `usearch` feature), so
-//! the agent and proposers never link them. Persistence uses object_store, next to the
-//! journal.
+//! the agent and proposers never link them. It owns no storage: eval sets and ground
+//! truth go through the core's `BlobStore` seam, which hnswtune-journal implements next
+//! to the journal (`ObjectStoreBlobs`).
 //!
 //! ## Why it is built this way
 //!

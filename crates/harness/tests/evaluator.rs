@@ -117,10 +117,11 @@ fn ef_construction_below_m_shares_the_build_at_m() {
 }
 
 #[test]
-fn ground_truth_persists_through_the_object_store() {
+fn ground_truth_persists_through_the_journals_blob_store() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-    let store = EvalStore::new(fs, "journal");
+    let mut location = hnswtune_journal::StoreLocation::local(dir.path(), false).unwrap();
+    location.prefix = "journal".into();
+    let store = EvalStore::new(Arc::new(hnswtune_journal::ObjectStoreBlobs::new(location)));
     let (first, _, index) = setup(Some(store.clone()));
     assert!(
         first
@@ -138,9 +139,9 @@ fn ground_truth_persists_through_the_object_store() {
 
 #[test]
 fn eval_sets_load_from_the_store() {
-    let store = EvalStore::new(Arc::new(object_store::memory::InMemory::new()), "j");
+    let store = EvalStore::new(Arc::new(hnswtune_testkit::fakes::MemoryBlobs::new()));
     let set = EvalSet::new("stored", clustered(10, 16, 8, 3, Metric::Cosine), 5, None).unwrap();
-    hnswtune_harness::eval_set::block_on(store.put_eval_set(&set)).unwrap();
+    store.put_eval_set(&set).unwrap();
     let (evaluator, _, index) = setup(Some(store));
     let mut r = request(&index, 20, 20);
     r.eval_set = "stored".into();

@@ -81,6 +81,7 @@
 //! # }
 //! ```
 
+mod blobs;
 mod error;
 mod journal;
 mod keys;
@@ -88,6 +89,7 @@ mod location;
 mod promotions;
 mod snapshot;
 
+pub use blobs::ObjectStoreBlobs;
 pub use journal::{JournalOptions, ObjectStoreJournal};
 pub use location::{LocationError, StoreLocation, StoreUrl};
 pub use promotions::{MAX_PROMOTION_BYTES, ObjectStorePromotions};

@@ -11,17 +11,21 @@
 //!   fingerprint (to simulate appended data), failure injection, an optional real delay
 //!   (for benchmarks) and an [`EvalGate`] that blocks evaluations until a test opens it
 //!   (to simulate a long build without sleeping).
+//! - [`MemoryBlobs`]: a [`BlobStore`](hnswtune_core::BlobStore) in a map, for the
+//!   harness's eval sets and ground truth.
 //! - [`ScriptedProposer`]: a [`Proposer`](hnswtune_propose::Proposer) that proposes the
 //!   first config of a fixed list that is not yet in the history.
 //!
 //! The fakes follow the traits' contracts (the journal folds by id, the registry refuses
 //! a taken revision), so a test that passes against them tests the caller, not the fake.
 
+mod blobs;
 mod evaluator;
 mod journal;
 mod proposer;
 mod registry;
 
+pub use blobs::MemoryBlobs;
 pub use evaluator::{EvalGate, FakeEvaluator, analytic_metrics, fingerprint};
 pub use journal::MemoryJournal;
 pub use proposer::ScriptedProposer;
