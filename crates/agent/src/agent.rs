@@ -306,7 +306,7 @@ pub fn spawn(config: AgentConfig, deps: AgentDeps) -> Result<AgentHandle, AgentE
     let (finished_tx, finished_rx) = watch::channel(!config.enabled);
     let shared = Arc::new(Shared {
         managed: indexes.keys().cloned().collect(),
-        clock: deps.backends.clock,
+        clock: deps.backends.clock.clone(),
         queue: Mutex::new(PendingQueue::new(config.queue_capacity)),
         wake: Notify::new(),
         stopping: AtomicBool::new(false),

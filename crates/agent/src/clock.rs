@@ -1,6 +1,9 @@
 //! The agent's wall clock.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use hnswtune_core::{TrialId, TrialIdMinter};
 use tokio::time::Instant;
 
 /// Wall-clock time as the agent sees it: a UTC anchor advanced by tokio's monotonic
@@ -11,10 +14,12 @@ use tokio::time::Instant;
 /// test clock it advances with `tokio::time::advance`, which is what makes the hourly
 /// budget testable without sleeping. Clones share the anchor, so two agents given
 /// clones of one clock agree on the time.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct WallClock {
     anchor_utc: DateTime<Utc>,
     anchor: Instant,
+    /// Trial ids stamped with this clock's readings (shared by clones).
+    ids: Arc<TrialIdMinter>,
 }
 
 impl Default for WallClock {
@@ -34,6 +39,7 @@ impl WallClock {
         WallClock {
             anchor_utc: at,
             anchor: Instant::now(),
+            ids: Arc::new(TrialIdMinter::new()),
         }
     }
 
@@ -44,5 +50,12 @@ impl WallClock {
             .ok()
             .and_then(|d| self.anchor_utc.checked_add_signed(d))
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// A new trial id stamped with [`WallClock::now`]: this clock decides both the id's
+    /// time and the trial's `created_at`, which the hourly budget counts by. Ids from one
+    /// clock (and its clones) strictly increase.
+    pub fn trial_id(&self) -> TrialId {
+        self.ids.mint_at(self.now())
     }
 }

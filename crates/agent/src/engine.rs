@@ -340,7 +340,8 @@ impl Engine<'_> {
         seeded: bool,
         observer: &dyn Observer,
     ) -> Result<Trial, (Option<DateTime<Utc>>, AgentError)> {
-        let mut trial = Trial::start(
+        let mut trial = Trial::start_with_id(
+            self.backends.clock.trial_id(),
             settings.index.clone(),
             settings.eval_set.clone(),
             params,
@@ -351,7 +352,6 @@ impl Engine<'_> {
         trial.threads = if settings.deterministic { 1 } else { 0 };
         trial.proposer = settings.proposer.name().to_owned();
         trial.worker = self.config.agent_id.clone();
-        trial.created_at = self.backends.clock.now();
         if seeded {
             trial.note = "seeded by the agent: no trials on this data".into();
         }

@@ -51,6 +51,12 @@ async fn a_study_reports_its_trials_the_champion_and_the_front() {
             .iter()
             .all(|t| t.trigger == TriggerReason::Study)
     );
+    // One clock stamps both: a trial's id time is its created_at, and ids follow the
+    // order the trials were made in.
+    for t in &report.trials {
+        assert_eq!(t.id.created_at(), t.created_at, "trial {}", t.id);
+    }
+    assert!(report.trials.windows(2).all(|w| w[0].id < w[1].id));
     let champion = report.champion.unwrap();
     // 88 is less than 3% faster than 90: within the noise, so 90 stays champion.
     assert_eq!(champion.params.int(EF_SEARCH), Some(90));

@@ -51,6 +51,52 @@ impl TrialId {
     }
 }
 
+/// Mints trial ids whose time is a given clock's, so that an id's time and its trial's
+/// `created_at` are one reading of one clock.
+///
+/// Ids from one minter strictly increase: a reading at or before the previous id's
+/// millisecond gives the previous id plus one (its time is then that earlier
+/// millisecond). An agent keeps one minter with its clock.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use hnswtune_core::TrialIdMinter;
+/// let minter = TrialIdMinter::default();
+/// let at = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
+/// let (a, b) = (minter.mint_at(at), minter.mint_at(at));
+/// assert!(b > a);
+/// assert_eq!((a.created_at(), b.created_at()), (at, at));
+/// ```
+#[derive(Default)]
+pub struct TrialIdMinter(Mutex<Option<ulid::Generator>>);
+
+impl fmt::Debug for TrialIdMinter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrialIdMinter").finish_non_exhaustive()
+    }
+}
+
+impl TrialIdMinter {
+    /// A minter with no ids yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next id, stamped with `at`.
+    pub fn mint_at(&self, at: DateTime<Utc>) -> TrialId {
+        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let generator = guard.get_or_insert_with(ulid::Generator::new);
+        let time = std::time::SystemTime::from(at);
+        // Only 2^80 ids in one millisecond exhaust the generator; a fresh random id at
+        // that time is then unique with overwhelming probability.
+        TrialId(
+            generator
+                .generate_from_datetime(time)
+                .unwrap_or_else(|_| ulid::Ulid::from_datetime(time)),
+        )
+    }
+}
+
 impl Default for TrialId {
     fn default() -> Self {
         TrialId::new()

@@ -67,7 +67,7 @@ mod trial;
 pub use blob::{BlobKey, BlobStore};
 pub use error::{Error, Result};
 pub use evaluator::{EvalRequest, Evaluation, Evaluator, compare_by_alternating};
-pub use id::TrialId;
+pub use id::{TrialId, TrialIdMinter};
 pub use journal::{JournalRead, ReadReport, SkippedEntry, TrialJournal, Trials};
 pub use metrics::{BuildKind, TrialMetrics};
 pub use name::{IndexName, MAX_INDEX_NAME_BYTES};

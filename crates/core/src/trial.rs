@@ -214,7 +214,20 @@ impl Trial {
         dataset: DatasetFingerprint,
         trigger: TriggerReason,
     ) -> Self {
-        let id = TrialId::new();
+        Self::start_with_id(TrialId::new(), index, eval_set, params, dataset, trigger)
+    }
+
+    /// As [`Trial::start`] with a given id; `created_at` is the id's time, so the two
+    /// never disagree. The agent mints the id from its clock
+    /// ([`TrialIdMinter`](crate::TrialIdMinter)).
+    pub fn start_with_id(
+        id: TrialId,
+        index: IndexName,
+        eval_set: impl Into<String>,
+        params: Params,
+        dataset: DatasetFingerprint,
+        trigger: TriggerReason,
+    ) -> Self {
         Trial {
             schema_version: SCHEMA_VERSION,
             created_at: id.created_at(),
