@@ -88,3 +88,8 @@ pub mod prelude {
 #[cfg(all(doctest, feature = "agent", feature = "harness", feature = "journal"))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// docs/operations.md's code blocks, compiled and run as doctests.
+#[cfg(all(doctest, feature = "agent", feature = "harness", feature = "journal"))]
+#[doc = include_str!("../../../docs/operations.md")]
+pub struct OperationsDoctests;
