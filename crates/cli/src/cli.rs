@@ -108,6 +108,9 @@ pub enum StrategyArg {
     Grid,
     /// Uniform without replacement (the baseline).
     Random,
+    /// Tree-structured Parzen Estimator, the sampler of Optuna (independent, 10 random
+    /// startup trials).
+    Tpe,
 }
 
 impl StrategyArg {
@@ -119,6 +122,7 @@ impl StrategyArg {
             StrategyArg::EpsilonGreedy => "epsilon-greedy",
             StrategyArg::Grid => "grid",
             StrategyArg::Random => "random",
+            StrategyArg::Tpe => "tpe",
         }
     }
 }

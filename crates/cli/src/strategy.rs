@@ -14,6 +14,7 @@ pub fn kind(arg: StrategyArg) -> StrategyKind {
         StrategyArg::EpsilonGreedy => StrategyKind::EpsilonGreedy,
         StrategyArg::Grid => StrategyKind::Grid,
         StrategyArg::Random => StrategyKind::Random,
+        StrategyArg::Tpe => StrategyKind::Tpe,
     }
 }
 

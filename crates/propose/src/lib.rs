@@ -90,6 +90,7 @@ mod landscape;
 mod lattice;
 mod noise;
 mod random;
+mod tpe;
 
 pub use annealing::{Annealing, AnnealingConfig, acceptance_probability};
 pub use convergence::{Assessment, Candidate, Convergence, assess, assess_with};
@@ -103,6 +104,7 @@ pub use grid::Grid;
 pub use landscape::{AnalyticLandscape, ConfigTruth, Landscape, Replay};
 pub use noise::{PRIOR_P50_SPREAD, PRIOR_WEIGHT, StudyNoise};
 pub use random::Random;
+pub use tpe::{STARTUP_TRIALS, Tpe};
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -251,16 +253,19 @@ pub enum StrategyKind {
     EpsilonGreedy,
     /// [`Random`].
     Random,
+    /// [`Tpe`].
+    Tpe,
 }
 
 impl StrategyKind {
     /// Every strategy, the recommended one first.
-    pub const ALL: [StrategyKind; 5] = [
+    pub const ALL: [StrategyKind; 6] = [
         StrategyKind::Frontier,
         StrategyKind::Grid,
         StrategyKind::Annealing,
         StrategyKind::EpsilonGreedy,
         StrategyKind::Random,
+        StrategyKind::Tpe,
     ];
 
     /// The stable name, as recorded in trials.
@@ -271,6 +276,7 @@ impl StrategyKind {
             StrategyKind::Annealing => "annealing",
             StrategyKind::EpsilonGreedy => "epsilon_greedy",
             StrategyKind::Random => "random",
+            StrategyKind::Tpe => "tpe",
         }
     }
 
@@ -282,6 +288,7 @@ impl StrategyKind {
             StrategyKind::Annealing => Box::new(Annealing::seeded(seed)),
             StrategyKind::EpsilonGreedy => Box::new(EpsilonGreedy::seeded(seed)),
             StrategyKind::Random => Box::new(Random::seeded(seed)),
+            StrategyKind::Tpe => Box::new(Tpe::seeded(seed)),
         }
     }
 }

@@ -16,3 +16,6 @@ mod epsilon_greedy {
 mod random {
     hnswtune_testkit::proposer_conformance!(hnswtune_propose::Random::seeded);
 }
+mod tpe {
+    hnswtune_testkit::proposer_conformance!(hnswtune_propose::Tpe::seeded);
+}

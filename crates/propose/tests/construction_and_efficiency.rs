@@ -221,7 +221,13 @@ fn assert_shared_goals(table: &EfficiencyTable, name: &str) {
         let random = table.row(StrategyKind::Random, r).unwrap();
         // Frontier's row was checked by `assert_frontier_goals`.
         for kind in StrategyKind::ALL {
-            if matches!(kind, StrategyKind::Random | StrategyKind::Frontier) {
+            // TPE is the reference Optuna users know, measured as it is, not tuned to
+            // these landscapes: on the small recorded spaces it is about as good as
+            // Random (docs/stopping.md gives the floors where it is slower).
+            if matches!(
+                kind,
+                StrategyKind::Random | StrategyKind::Frontier | StrategyKind::Tpe
+            ) {
                 continue;
             }
             let row = table.row(kind, r).unwrap();
