@@ -1,5 +1,5 @@
 //! Proposal latency (cold: a fresh proposer per call) per strategy at history sizes 10,
-//! 1k and 10k on the default HNSW space, and one efficiency run per strategy on the
+//! 1k and 10k on the step-1 HNSW space, and one efficiency run per strategy on the
 //! analytic landscape.
 //!
 //! `cargo bench -p hnswtune-bench-propose --bench propose`
@@ -12,7 +12,9 @@ use hnswtune_core::{Objective, SearchSpace};
 use hnswtune_propose::{AnalyticLandscape, ProposalContext, StrategyKind, run_replay};
 
 fn latency(c: &mut Criterion) {
-    let space = SearchSpace::hnsw();
+    // The step-1 space: a 10k history of distinct configs only fits there (the default
+    // ladder space holds 260), and it is the worst case for every strategy.
+    let space = SearchSpace::hnsw_fine((10, 400), (10, 200)).expect("valid bounds");
     let objective = Objective::new(0.95).expect("a valid floor");
     let mut group = c.benchmark_group("propose");
     for n in [10usize, 1_000, 10_000] {

@@ -53,8 +53,19 @@ pub(crate) struct FxHasher(u64);
 /// iteration order is never observed.
 pub(crate) type FxHashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-/// A `HashSet` hashed with [`FxHasher`], for the same use.
-pub(crate) type FxHashSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
+/// A config as a map key that hashes only its values: the trials of one study share
+/// their parameter names, so hashing the names too would only cost time. Equality is
+/// still the whole config's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ByValues<'a>(pub(crate) &'a Params);
+
+impl std::hash::Hash for ByValues<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for (_, value) in self.0.iter() {
+            value.hash(state);
+        }
+    }
+}
 
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {

@@ -104,7 +104,7 @@ pub use grid::Grid;
 pub use landscape::{AnalyticLandscape, ConfigTruth, Landscape, Replay};
 pub use noise::{PRIOR_P50_SPREAD, PRIOR_WEIGHT, StudyNoise};
 pub use random::Random;
-pub use tpe::{STARTUP_TRIALS, Tpe};
+pub use tpe::{MAX_OBSERVED, STARTUP_TRIALS, Tpe};
 
 use std::fmt::Debug;
 use std::sync::Arc;

@@ -28,9 +28,9 @@
 //! enter the same pool; docs/stopping.md ("Measured noise") gives the figures of a
 //! real study.
 
-use hnswtune_core::{Params, Trial};
+use hnswtune_core::Trial;
 
-use crate::lattice::FxHashMap;
+use crate::lattice::{ByValues, FxHashMap};
 use serde::Serialize;
 
 /// The prior spread: the pooled 90th percentile of `max / min − 1` over the repeat
@@ -78,7 +78,8 @@ impl StudyNoise {
     /// As [`StudyNoise::of_history`] with another prior spread.
     pub fn with_prior(history: &[Trial], prior: f64) -> Self {
         let mut samples: Vec<f64> = Vec::new();
-        let mut by_config: FxHashMap<ByValues<'_>, (f64, f64, usize)> = FxHashMap::default();
+        let mut by_config: FxHashMap<ByValues<'_>, (f64, f64, usize)> =
+            FxHashMap::with_capacity_and_hasher(history.len(), Default::default());
         for trial in history {
             let Some(m) = trial.completed_metrics() else {
                 continue;
@@ -122,20 +123,6 @@ impl StudyNoise {
     }
 }
 
-/// A config as a map key that hashes only its values: the trials of one study share
-/// their parameter names, so hashing the names too would only cost time. Equality is
-/// still the whole config's.
-#[derive(PartialEq, Eq)]
-struct ByValues<'a>(&'a Params);
-
-impl std::hash::Hash for ByValues<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        for (_, value) in self.0.iter() {
-            value.hash(state);
-        }
-    }
-}
-
 /// The 90th percentile (nearest rank) of `values`, `None` when empty.
 fn p90(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
@@ -150,6 +137,7 @@ fn p90(values: &mut [f64]) -> Option<f64> {
 mod tests {
     use super::*;
     use crate::test_support::{metrics, trial_of};
+    use hnswtune_core::Params;
 
     fn trial(ef: i64, p50: f64, spread: Option<f64>) -> Trial {
         let mut m = metrics(0.95, p50);

@@ -12,7 +12,8 @@
 //! objective) when it meets the recall floor and the other budgets, and `+∞` when it
 //! does not, so infeasible configs always fall in the "inferior" group. A config
 //! measured several times is told once, with the mean of its values (`+∞` if any
-//! repeat was infeasible). The first
+//! repeat was infeasible). At most [`MAX_OBSERVED`] configs, the most recently
+//! measured, are modelled. The first
 //! [`STARTUP_TRIALS`] proposals are uniformly random (Optuna's `n_startup_trials`), and
 //! so is any proposal whose TPE draws all land on configs already tried.
 //!
@@ -26,18 +27,22 @@
 //! TPE knows nothing of build costs: it does not prefer a search-time move on a build
 //! that exists, which is what the efficiency tables measure against Frontier.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
-
 use hnswtune_core::{ParamKind, ParamValue, Params, SearchSpace, Trial};
 use rand10::SeedableRng as _;
 
-use crate::lattice::FxHashSet;
+use crate::lattice::{ByValues, FxHashMap};
 use crate::{ProposalContext, ProposeError, Proposer, Random};
 
 /// Proposals made uniformly at random before TPE models the history (Optuna's default
 /// `n_startup_trials`).
 pub const STARTUP_TRIALS: usize = 10;
+
+/// The most distinct configs TPE models: the most recently measured ones. Each draw
+/// costs time linear in the configs modelled (two density estimates at 24 candidates);
+/// with 500 a proposal at a 10k history of distinct configs takes about a millisecond
+/// (criterion, `cargo bench -p hnswtune-bench-propose --bench propose`). Optuna, which
+/// keeps them all, weights older trials down instead.
+pub const MAX_OBSERVED: usize = 500;
 
 /// TPE draws per proposal before it falls back to a random unvisited config.
 const DRAWS: usize = 8;
@@ -109,6 +114,13 @@ impl Axis {
     }
 }
 
+/// The observations of one config: the sum and count of its values.
+#[derive(Default)]
+struct Observed {
+    sum: f64,
+    n: usize,
+}
+
 /// The value `f64` TPE minimises for a completed trial: its cost when feasible, `+∞`
 /// when not.
 fn observed(ctx: &ProposalContext<'_>, trial: &Trial) -> Option<f64> {
@@ -138,23 +150,50 @@ impl Proposer for Tpe {
 
     fn propose(&self, ctx: &ProposalContext<'_>) -> Result<Option<Params>, ProposeError> {
         let space = ctx.space;
-        // Each trial's config inside the space, borrowed when it already lies there.
-        let in_space: Vec<(Cow<'_, Params>, &Trial)> = ctx
-            .history
-            .iter()
-            .filter_map(|t| {
-                if space.contains(&t.params) {
-                    Some((Cow::Borrowed(&t.params), t))
-                } else {
-                    space.project(&t.params).map(|p| (Cow::Owned(p), t))
+        // Every config tried inside the space (the keys; borrowed when a trial already
+        // lies in the space), with the observations TPE models: one per distinct config
+        // (repeats averaged), for at most the MAX_OBSERVED most recently measured
+        // configs. Newest first, in one pass.
+        let mut tried: FxHashMap<ByValues<'_>, Observed> =
+            FxHashMap::with_capacity_and_hasher(ctx.history.len(), Default::default());
+        let mut projected: Vec<Params> = Vec::new();
+        let mut in_space = 0;
+        let mut modelled = 0;
+        for trial in ctx.history.iter().rev() {
+            let params: &Params = if space.contains(&trial.params) {
+                &trial.params
+            } else {
+                match space.project(&trial.params) {
+                    Some(p) => {
+                        projected.push(p);
+                        continue;
+                    }
+                    None => continue,
                 }
-            })
-            .collect();
+            };
+            in_space += 1;
+            let entry = tried.entry(ByValues(params)).or_default();
+            let Some(value) = observed(ctx, trial) else {
+                continue;
+            };
+            if entry.n == 0 {
+                if modelled >= MAX_OBSERVED {
+                    continue;
+                }
+                modelled += 1;
+            }
+            entry.sum += value;
+            entry.n += 1;
+        }
         let random = Random::seeded(self.seed);
-        if in_space.len() < STARTUP_TRIALS {
+        if in_space + projected.len() < STARTUP_TRIALS {
             return random.propose(ctx);
         }
-        let tried: FxHashSet<&Params> = in_space.iter().map(|(p, _)| p.as_ref()).collect();
+        // Trials from another space: tried, but not modelled (their config was
+        // projected, so their measurement may not describe it).
+        for params in &projected {
+            tried.entry(ByValues(params)).or_default();
+        }
         if tried.len() as u128 >= space.cardinality() {
             return random.propose(ctx);
         }
@@ -169,21 +208,11 @@ impl Proposer for Tpe {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // One observation per distinct config (repeats of a config are averaged), so a
-        // long history of re-measurements costs no more than the configs it covers.
-        let mut by_config: BTreeMap<&Params, (f64, usize)> = BTreeMap::new();
-        for (params, trial) in &in_space {
-            let Some(value) = observed(ctx, trial) else {
-                continue;
-            };
-            let entry = by_config.entry(params.as_ref()).or_insert((0.0, 0));
-            entry.0 += value;
-            entry.1 += 1;
-        }
-        for (params, (sum, n)) in &by_config {
-            let value = sum / *n as f64;
+        for (params, obs) in tried.iter().filter(|(_, o)| o.n > 0) {
+            let value = obs.sum / obs.n as f64;
             for (axis, spec) in axes.iter_mut().zip(space.specs()) {
                 let index = params
+                    .0
                     .get(&spec.name)
                     .and_then(|v: &ParamValue| spec.index_of(v))
                     .expect("a projected config has every parameter of the space");
@@ -201,7 +230,7 @@ impl Proposer for Tpe {
                 .collect();
             let Some(indices) = indices else { break };
             let candidate = config_at(space, &indices);
-            if !tried.contains(&candidate) {
+            if !tried.contains_key(&ByValues(&candidate)) {
                 return Ok(Some(candidate));
             }
         }

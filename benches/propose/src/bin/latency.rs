@@ -127,7 +127,9 @@ fn main() -> anyhow::Result<()> {
         Some("incremental") => (false, true),
         Some(other) => anyhow::bail!("mode {other:?} is not cold or incremental"),
     };
-    let space = SearchSpace::hnsw();
+    // The step-1 space: a 10k history of distinct configs only fits there (the default
+    // ladder space holds 260), and it is the worst case for every strategy.
+    let space = SearchSpace::hnsw_fine((10, 400), (10, 200)).expect("valid bounds");
     let objective = Objective::new(0.95)?;
     println!(
         "| strategy | history | cold median µs | cold mean µs | cold CPU µs | incremental median µs | incremental mean µs |"
