@@ -236,6 +236,20 @@ impl Spread {
     }
 }
 
+impl Spread {
+    /// The same spread with every figure × 100, for a fraction shown as a percentage.
+    pub fn percent(&self) -> Spread {
+        Spread {
+            median: self.median * 100.0,
+            p25: self.p25 * 100.0,
+            p75: self.p75 * 100.0,
+            min: self.min * 100.0,
+            max: self.max * 100.0,
+            n: self.n,
+        }
+    }
+}
+
 /// One strategy at one recall floor.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EfficiencyRow {
@@ -436,12 +450,7 @@ impl fmt::Display for EfficiencyTable {
         )?;
         writeln!(f, "|---|---|---|---|---|---|---|---|---|")?;
         for r in &self.rows {
-            let pct = Spread {
-                median: r.secs_fraction.median * 100.0,
-                p25: r.secs_fraction.p25 * 100.0,
-                p75: r.secs_fraction.p75 * 100.0,
-                ..r.secs_fraction
-            };
+            let pct = r.secs_fraction.percent();
             writeln!(
                 f,
                 "| {:.2} | {} | {} | {}/{} | {} | {} | {} | {} | {} |",
@@ -472,12 +481,7 @@ impl fmt::Display for EfficiencyTable {
             )?;
             writeln!(f, "|---|---|---|---|---|---|---|")?;
             for r in stopping {
-                let pct = Spread {
-                    median: r.secs_fraction_at_stop.median * 100.0,
-                    p25: r.secs_fraction_at_stop.p25 * 100.0,
-                    p75: r.secs_fraction_at_stop.p75 * 100.0,
-                    ..r.secs_fraction_at_stop
-                };
+                let pct = r.secs_fraction_at_stop.percent();
                 writeln!(
                     f,
                     "| {:.2} | {} | {}/{} | {}/{} | {} | {} | {} |",
