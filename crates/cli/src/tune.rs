@@ -646,11 +646,13 @@ fn print_summary(v: &SummaryView<'_>) {
         Ending::Budget => "the trials budget is spent",
         Ending::Time => "the time budget is spent",
         Ending::Converged => {
-            converged_why = format!(
-                "the study has converged ({} of noise)",
-                v.converged
-                    .map_or(String::new(), |c| format!("{:.0}%", c.tolerance * 100.0))
-            );
+            converged_why = match v.converged {
+                Some(c) => format!(
+                    "the study has converged (measured noise {:.0}%)",
+                    c.tolerance * 100.0
+                ),
+                None => "the study has converged".to_owned(),
+            };
             converged_why.as_str()
         }
         Ending::Exhausted => "the strategy has tried every config of the space",
