@@ -103,14 +103,14 @@ impl EvalStore {
         EvalStore { blobs }
     }
 
-    fn eval_key(&self, name: &str) -> Result<BlobKey> {
+    fn eval_key(name: &str) -> Result<BlobKey> {
         Ok(BlobKey::new([
             "eval-sets".to_owned(),
             format!("{name}.json"),
         ])?)
     }
 
-    fn truth_key(&self, name: &str, base: &Vectors, k: usize) -> Result<BlobKey> {
+    fn truth_key(name: &str, base: &Vectors, k: usize) -> Result<BlobKey> {
         Ok(BlobKey::new([
             "ground-truth".to_owned(),
             name.to_owned(),
@@ -144,7 +144,7 @@ impl EvalStore {
     /// recorded against the name would otherwise change meaning.
     pub fn put_eval_set(&self, set: &EvalSet) -> Result<()> {
         check_name(&set.name)?;
-        let key = self.eval_key(&set.name)?;
+        let key = Self::eval_key(&set.name)?;
         if self.create_json(&key, set)? {
             return Ok(());
         }
@@ -164,7 +164,7 @@ impl EvalStore {
     /// Loads an eval set; `Ok(None)` when there is none of that name.
     pub fn get_eval_set(&self, name: &str) -> Result<Option<EvalSet>> {
         check_name(name)?;
-        let key = self.eval_key(name)?;
+        let key = Self::eval_key(name)?;
         let set: Option<EvalSet> = self.get_json(&key)?;
         match set {
             Some(s) if s.name != name => Err(Error::Corrupt {
@@ -179,14 +179,14 @@ impl EvalStore {
     /// already (it describes the same base and queries, so it is kept).
     pub fn put_ground_truth(&self, name: &str, base: &Vectors, truth: &GroundTruth) -> Result<()> {
         check_name(name)?;
-        self.create_json(&self.truth_key(name, base, truth.k)?, truth)?;
+        self.create_json(&Self::truth_key(name, base, truth.k)?, truth)?;
         Ok(())
     }
 
     /// Loads the stored ground truth of `set` against `base`, if any. A stored object
     /// that does not match the base or the queries is [`Error::Corrupt`].
     pub fn get_ground_truth(&self, set: &EvalSet, base: &Vectors) -> Result<Option<GroundTruth>> {
-        let key = self.truth_key(&set.name, base, set.k)?;
+        let key = Self::truth_key(&set.name, base, set.k)?;
         let truth: Option<GroundTruth> = self.get_json(&key)?;
         if let Some(t) = &truth {
             t.check_matches(base, &set.queries, set.k)

@@ -73,44 +73,49 @@ impl Tpe {
     }
 }
 
-/// One parameter's estimator over the index of its value.
-enum Axis {
-    Ordered(::tpe::TpeOptimizer),
-    Categorical(::tpe::TpeOptimizer),
+/// One parameter's estimator over the index of its value: a Parzen estimator over
+/// `[0, n)` for an ordered spec (an index is told as the middle of its unit cell), a
+/// histogram over the `n` choices for a categorical one.
+struct Axis {
+    optimizer: ::tpe::TpeOptimizer,
+    /// Added to an index when it is told: 0.5 for ordered specs, 0 for categorical.
+    offset: f64,
+    cardinality: u64,
 }
 
 impl Axis {
     fn new(cardinality: u64, categorical: bool) -> Result<Self, ProposeError> {
         let bad = |e: ::tpe::range::RangeError| ProposeError::invalid("tpe range", e.to_string());
-        Ok(if categorical {
-            Axis::Categorical(::tpe::TpeOptimizer::new(
+        let (estimator, range, offset) = if categorical {
+            (
                 ::tpe::histogram_estimator(),
                 ::tpe::categorical_range(cardinality as usize).map_err(bad)?,
-            ))
+                0.0,
+            )
         } else {
-            Axis::Ordered(::tpe::TpeOptimizer::new(
+            (
                 ::tpe::parzen_estimator(),
                 ::tpe::range(0.0, cardinality as f64).map_err(bad)?,
-            ))
+                0.5,
+            )
+        };
+        Ok(Axis {
+            optimizer: ::tpe::TpeOptimizer::new(estimator, range),
+            offset,
+            cardinality,
         })
     }
 
     fn tell(&mut self, index: u64, value: f64) -> Result<(), ProposeError> {
-        let told = match self {
-            // The middle of the index's unit cell, inside the range [0, n).
-            Axis::Ordered(o) => o.tell(index as f64 + 0.5, value),
-            Axis::Categorical(o) => o.tell(index as f64, value),
-        };
-        told.map_err(|e| ProposeError::invalid("tpe observation", e.to_string()))
+        self.optimizer
+            .tell(index as f64 + self.offset, value)
+            .map_err(|e| ProposeError::invalid("tpe observation", e.to_string()))
     }
 
-    fn ask(&mut self, rng: &mut rand10::rngs::StdRng, cardinality: u64) -> Option<u64> {
-        let x = match self {
-            Axis::Ordered(o) => o.ask(rng).ok()?,
-            Axis::Categorical(o) => o.ask(rng).ok()?,
-        };
+    fn ask(&mut self, rng: &mut rand10::rngs::StdRng) -> Option<u64> {
+        let x = self.optimizer.ask(rng).ok()?;
         x.is_finite()
-            .then(|| (x.max(0.0).floor() as u64).min(cardinality.saturating_sub(1)))
+            .then(|| (x.max(0.0).floor() as u64).min(self.cardinality.saturating_sub(1)))
     }
 }
 
@@ -197,7 +202,6 @@ impl Proposer for Tpe {
         if tried.len() as u128 >= space.cardinality() {
             return random.propose(ctx);
         }
-        let cards: Vec<u64> = space.specs().iter().map(|s| s.cardinality()).collect();
         let mut axes = space
             .specs()
             .iter()
@@ -215,7 +219,7 @@ impl Proposer for Tpe {
                     .0
                     .get(&spec.name)
                     .and_then(|v: &ParamValue| spec.index_of(v))
-                    .expect("a projected config has every parameter of the space");
+                    .expect("a config inside the space has every parameter of it");
                 axis.tell(index, value)?;
             }
         }
@@ -223,11 +227,8 @@ impl Proposer for Tpe {
             self.seed ^ (ctx.history.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
         for _ in 0..DRAWS {
-            let indices: Option<Vec<u64>> = axes
-                .iter_mut()
-                .zip(&cards)
-                .map(|(axis, &n)| axis.ask(&mut rng, n))
-                .collect();
+            let indices: Option<Vec<u64>> =
+                axes.iter_mut().map(|axis| axis.ask(&mut rng)).collect();
             let Some(indices) = indices else { break };
             let candidate = config_at(space, &indices);
             if !tried.contains_key(&ByValues(&candidate)) {
