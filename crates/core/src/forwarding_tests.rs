@@ -44,6 +44,11 @@ fn every_trait_method_is_in_its_forwarding_macro() {
         fns_in(promotion, "pub trait PromotionRegistry"),
         fns_in(promotion, "macro_rules! forward_registry"),
     );
+    let lease = include_str!("lease.rs");
+    assert_eq!(
+        fns_in(lease, "pub trait TrialLeases"),
+        fns_in(lease, "macro_rules! forward_leases"),
+    );
 }
 
 /// A backend that overrides every provided method with an answer the default would not

@@ -11,7 +11,8 @@
 //! - [`Objective`]: the recall floor, budgets, the noise-aware
 //!   [`Objective::beats`] rule, and [`pareto_front`].
 //! - The seams: [`TrialJournal`] (append-only trial log), [`PromotionRegistry`]
-//!   (champion chain per index) and [`Evaluator`] (config → metrics).
+//!   (champion chain per index), [`TrialLeases`] (one worker per config at a time)
+//!   and [`Evaluator`] (config → metrics).
 //! - [`Error`]: the one error type every seam returns.
 //!
 //! ## Where it sits
@@ -55,6 +56,7 @@ mod evaluator;
 mod forwarding_tests;
 mod id;
 mod journal;
+mod lease;
 mod metrics;
 mod name;
 mod objective;
@@ -69,6 +71,7 @@ pub use error::{Error, Result};
 pub use evaluator::{EvalRequest, Evaluation, Evaluator, compare_by_alternating};
 pub use id::{TrialId, TrialIdMinter};
 pub use journal::{JournalRead, ReadReport, SkippedEntry, TrialJournal, Trials};
+pub use lease::{Claim, LEASE_EXPIRED, TrialLeases};
 pub use metrics::{BuildKind, TrialMetrics};
 pub use name::{IndexName, MAX_INDEX_NAME_BYTES};
 pub use objective::{
@@ -79,4 +82,4 @@ pub use params::{
 };
 pub use promotion::{Promotion, PromotionKind, PromotionRegistry, PromotionRules};
 pub use space::{ParamKind, ParamSpec, Phase, Scale, SearchSpace, SpaceError};
-pub use trial::{DatasetFingerprint, SCHEMA_VERSION, Trial, TrialState, TriggerReason};
+pub use trial::{DatasetFingerprint, Lease, SCHEMA_VERSION, Trial, TrialState, TriggerReason};

@@ -129,6 +129,33 @@ pub struct Trial {
     /// Free text.
     #[serde(default)]
     pub note: String,
+    /// The lease under which a worker evaluates this trial, when it runs under one
+    /// (see [`TrialLeases`](crate::TrialLeases)). Absent in trials written before
+    /// leases existed, and omitted from the JSON when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+}
+
+/// A worker's claim on one config: while it is live, no other worker evaluates that
+/// config. Heartbeats move `expires_at` forward by appending the trial again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The worker that holds it.
+    pub worker: String,
+    /// Which claim of this config it is, from 1: claim `g + 1` can be made only once
+    /// claim `g` has ended.
+    pub generation: u64,
+    /// When it lapses unless renewed, by the holder's clock.
+    pub expires_at: DateTime<Utc>,
+    /// How often the holder renews it, in seconds.
+    pub heartbeat_secs: u32,
+}
+
+impl Lease {
+    /// True when the lease has lapsed at `now` (by the reader's clock).
+    pub fn expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at < now
+    }
 }
 
 /// The tag of [`TrialState`] as stored.
@@ -163,6 +190,8 @@ struct TrialWire {
     finished_at: Option<DateTime<Utc>>,
     #[serde(default)]
     note: String,
+    #[serde(default)]
+    lease: Option<Lease>,
 }
 
 impl TryFrom<TrialWire> for Trial {
@@ -201,6 +230,7 @@ impl TryFrom<TrialWire> for Trial {
             created_at: w.created_at,
             finished_at: w.finished_at,
             note: w.note,
+            lease: w.lease,
         })
     }
 }
@@ -245,6 +275,7 @@ impl Trial {
             worker: String::new(),
             finished_at: None,
             note: String::new(),
+            lease: None,
         }
     }
 
@@ -432,6 +463,7 @@ pub(crate) mod tests {
                 worker: "w1".into(),
                 finished_at: finished.map(|s| chrono::TimeZone::timestamp_opt(&Utc, s, 0).unwrap()),
                 note,
+                lease: None,
             }
         }
     }

@@ -236,6 +236,10 @@ impl ObjectStoreJournal {
         &self.options
     }
 
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
     /// The underlying store.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
@@ -245,6 +249,27 @@ impl ObjectStoreJournal {
     /// and fault-injection tests.
     pub fn entry_key(&self, index: &IndexName, seq: u64) -> Path {
         self.layout.entry(index, seq)
+    }
+
+    /// The key of the end object of `trial`'s lease (see the `leases` module): the
+    /// documented layout, for tools and fault-injection tests. `None` without a lease.
+    pub fn lease_end_key(&self, trial: &Trial) -> Option<Path> {
+        let generation = trial.lease.as_ref()?.generation;
+        Some(self.layout.lease_end(
+            &trial.index,
+            &crate::keys::config_digest(&trial.params.to_string()),
+            generation,
+        ))
+    }
+
+    /// The key of the claim object of `trial`'s lease; `None` without a lease.
+    pub fn lease_claim_key(&self, trial: &Trial) -> Option<Path> {
+        let generation = trial.lease.as_ref()?.generation;
+        Some(self.layout.lease_claim(
+            &trial.index,
+            &crate::keys::config_digest(&trial.params.to_string()),
+            generation,
+        ))
     }
 
     /// Brings this handle's cache of `index` up to date and reports what that took,
@@ -410,16 +435,35 @@ impl ObjectStoreJournal {
 
     /// Reads entries from `next_seq` on, in growing parallel windows, stopping at the
     /// first missing one.
+    ///
+    /// With snapshots on, a window never crosses a segment boundary. At a boundary the
+    /// segment just read is closed (a HEAD finds that its writer made it, or this
+    /// reader writes it), and a reader that is further behind takes each following
+    /// segment whole, by its computed key, instead of its entries. So a read costs
+    /// at most `snapshot_every` entry GETs plus one GET per whole segment, however many
+    /// workers wrote meanwhile.
     async fn fetch_tail(&self, index: &IndexName, st: &mut IndexState) -> Result<usize, Error> {
         let mut fetched = 0;
         let mut window = 2usize.min(self.options.fetch_concurrency);
+        let every = self.options.snapshot_every;
         loop {
+            if every > 0 && st.loaded {
+                if st.pending.len() as u64 >= every {
+                    self.write_due_snapshots(index, st).await;
+                }
+                while st.pending.is_empty() && self.catch_up_segment(index, st).await? {}
+            }
             let start = st.next_seq();
-            let results: Vec<_> = futures::stream::iter(start..start.saturating_add(window as u64))
-                .map(|seq| self.fetch_entry(index, seq))
-                .buffered(window)
-                .collect()
-                .await;
+            let mut window_now = window;
+            if every > 0 {
+                window_now = window_now.min((every - st.pending.len() as u64 % every) as usize);
+            }
+            let results: Vec<_> =
+                futures::stream::iter(start..start.saturating_add(window_now as u64))
+                    .map(|seq| self.fetch_entry(index, seq))
+                    .buffered(window_now)
+                    .collect()
+                    .await;
             for result in results {
                 match result? {
                     Some(decoded) => {
@@ -433,6 +477,39 @@ impl ObjectStoreJournal {
             }
             window = (window * 2).min(self.options.fetch_concurrency);
         }
+    }
+
+    /// Applies the whole segment that starts at `next_seq`, if its writer made it and
+    /// it is usable; `false` otherwise (its entries are then read one by one).
+    async fn catch_up_segment(
+        &self,
+        index: &IndexName,
+        st: &mut IndexState,
+    ) -> Result<bool, Error> {
+        let from = st.next_seq();
+        let Some(to) = from.checked_add(self.options.snapshot_every - 1) else {
+            return Ok(false);
+        };
+        let segment = SnapshotRef {
+            from,
+            to,
+            size_bytes: 0,
+        };
+        let Ok(doc) = self.fetch_snapshot(index, segment).await? else {
+            return Ok(false);
+        };
+        for skipped in &doc.skipped {
+            tracing::warn!(key = %skipped.key, why = %skipped.why, "skipping journal entry (recorded in a snapshot)");
+        }
+        for trial in doc.trials {
+            st.upsert(trial);
+        }
+        st.entries += doc.entries as usize;
+        st.from_snapshot += doc.entries as usize;
+        st.skipped.extend(doc.skipped);
+        st.snapshot_end = doc.to_seq;
+        st.head = st.head.max(doc.to_seq);
+        Ok(true)
     }
 
     async fn fetch_entry(&self, index: &IndexName, seq: u64) -> Result<Option<Decoded>, Error> {
@@ -490,6 +567,18 @@ impl ObjectStoreJournal {
         while every > 0 && st.pending.len() as u64 >= every {
             let from = st.snapshot_end + 1;
             let to = st.snapshot_end + every;
+            let key = self.layout.snapshot(index, from, to);
+            // Usually the writer of the segment's last entry made it already: a HEAD
+            // is cheaper than encoding and sending it again.
+            match self.store.head(&key).await {
+                Ok(_) => {
+                    st.pending.drain(..every as usize);
+                    st.snapshot_end = to;
+                    continue;
+                }
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(from_store("head", &key, e)),
+            }
             let segment = &st.pending[..every as usize];
             let doc = SnapshotDoc {
                 format: SNAPSHOT_FORMAT,
@@ -509,7 +598,6 @@ impl ObjectStoreJournal {
                     })
                     .collect(),
             };
-            let key = self.layout.snapshot(index, from, to);
             let body = serde_json::to_vec(&doc).map_err(|e| Error::Backend {
                 op: format!("encode {key}"),
                 source: Box::new(e),

@@ -4,7 +4,12 @@
 //! <prefix>/trials/<index>/entries/<seq>.json             one journal entry (one trial state)
 //! <prefix>/trials/<index>/snapshots/<from>-<to>.json     entries from..=to, folded
 //! <prefix>/promotions/<index>/<revision>.json            one champion revision
+//! <prefix>/leases/<index>/<config>/<generation>-claim.json  a worker's claim on a config
+//! <prefix>/leases/<index>/<config>/<generation>-end.json    the end of that claim
 //! ```
+//!
+//! `<config>` is the 16 hex digits of [`config_digest`] of the config's text; the
+//! claim holds the config itself, so a digest collision is detected, never merged.
 //!
 //! Sequence numbers and revisions are zero-padded to 20 digits (the width of
 //! `u64::MAX`), so the text order of keys is their numeric order and a listing sorted
@@ -82,6 +87,33 @@ impl Layout {
     }
 }
 
+impl Layout {
+    pub(crate) fn lease_claim(&self, index: &IndexName, config: &str, generation: u64) -> Path {
+        self.join(&format!(
+            "leases/{index}/{config}/{}-claim.json",
+            pad(generation)
+        ))
+    }
+
+    pub(crate) fn lease_end(&self, index: &IndexName, config: &str, generation: u64) -> Path {
+        self.join(&format!(
+            "leases/{index}/{config}/{}-end.json",
+            pad(generation)
+        ))
+    }
+}
+
+/// FNV-1a (64 bits) of a config's canonical text (`Params`' display, whose keys are
+/// sorted), as 16 hex digits: stable across processes, builds and platforms.
+pub(crate) fn config_digest(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
 /// `n` zero-padded to [`SEQ_WIDTH`] digits.
 pub(crate) fn pad(n: u64) -> String {
     format!("{n:0SEQ_WIDTH$}")
@@ -129,6 +161,12 @@ mod tests {
             Layout::new("").unwrap().promotion(&index, 3).as_ref(),
             "promotions/docs.v1/00000000000000000003.json"
         );
+        assert_eq!(
+            root.lease_claim(&index, &config_digest("ef_search=64"), 2)
+                .as_ref(),
+            "team/a/leases/docs.v1/e05ed36ab3a6c804/00000000000000000002-claim.json"
+        );
+        assert_ne!(config_digest("ef_search=64"), config_digest("ef_search=65"));
         assert!(Layout::new("a/../b").is_err());
         assert!(Layout::new("a//b").is_err());
     }

@@ -5,6 +5,9 @@
 //! - [`ObjectStorePromotions`] implements
 //!   [`PromotionRegistry`](hnswtune_core::PromotionRegistry): the champion chain of
 //!   each index.
+//! - It also implements [`TrialLeases`](hnswtune_core::TrialLeases): a worker's
+//!   claim on a config is a create-only object, so several workers share one study
+//!   without evaluating a config twice at once (the `leases` module).
 //! - [`StoreLocation`] says where both live: in memory, in a local directory (the
 //!   default, with optional fsync), or on S3 and S3-compatible servers.
 //! - [`JournalOptions`] tunes snapshots, size limits and read concurrency.
@@ -85,6 +88,7 @@ mod blobs;
 mod error;
 mod journal;
 mod keys;
+mod leases;
 mod location;
 mod promotions;
 mod snapshot;

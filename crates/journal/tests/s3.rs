@@ -58,3 +58,6 @@ mod journal {
 mod promotions {
     hnswtune_testkit::promotion_conformance!(super::s3());
 }
+mod leases {
+    crate::lease_suite!(super::s3());
+}

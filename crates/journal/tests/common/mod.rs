@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+pub mod leases;
+
 use async_trait::async_trait;
 use hnswtune_core::{Error, IndexName, PromotionRegistry, TrialJournal};
 use hnswtune_journal::object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
