@@ -461,6 +461,19 @@ impl Observer for LoopObserver<'_> {
                 None,
                 convergence.reason.clone(),
             ),
+            StudyEvent::LeaseExpired { trial } => shared.event(
+                EventKind::LeaseExpired,
+                Some(&trial.index),
+                Some(trial.id),
+                crate::engine::state_reason(trial),
+            ),
+            StudyEvent::LeaseLost { trial } => shared.event(
+                EventKind::LeaseLost,
+                Some(&trial.index),
+                Some(trial.id),
+                "the lease ended before the trial finished; its result was not recorded",
+            ),
+            StudyEvent::ConfigTaken { .. } | StudyEvent::LeaseResumed { .. } => {}
             StudyEvent::StoreRetry { op, attempt, error } => shared.event(
                 EventKind::StoreRetry,
                 None,

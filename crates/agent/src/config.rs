@@ -50,6 +50,10 @@ pub struct AgentConfig {
     /// Who this agent is: recorded as each trial's `worker` and each promotion's
     /// `promoted_by`, and used to count its own trials for the hourly budget.
     pub agent_id: String,
+    /// How long a lease lasts unless renewed, in seconds, when the backends have
+    /// [`TrialLeases`](hnswtune_core::TrialLeases); the holder renews it every third
+    /// of that. A worker killed mid-trial holds its config this long at most.
+    pub lease_secs: u64,
 }
 
 impl Default for AgentConfig {
@@ -66,6 +70,7 @@ impl Default for AgentConfig {
             store_attempts: 4,
             store_backoff_ms: 250,
             agent_id: "hnswtune-agent".into(),
+            lease_secs: 60,
         }
     }
 }
@@ -101,6 +106,12 @@ impl AgentConfig {
                 return Err(AgentError::config(what, "must be at least 1"));
             }
         }
+        if self.lease_secs < 3 {
+            return Err(AgentError::config(
+                "lease_secs",
+                "must be at least 3 seconds (the holder renews every third of it)",
+            ));
+        }
         if self.agent_id.trim().is_empty() {
             return Err(AgentError::config("agent_id", "must not be empty"));
         }
@@ -110,6 +121,16 @@ impl AgentConfig {
     /// [`Self::cycle_interval_secs`] as a duration.
     pub fn cycle_interval(&self) -> Duration {
         Duration::from_secs(self.cycle_interval_secs)
+    }
+
+    /// How long a lease lasts ([`Self::lease_secs`]).
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+
+    /// How often a holder renews its lease: a third of [`Self::lease_secs`].
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.lease_secs / 3)
     }
 
     /// [`Self::cooldown_between_trials_secs`] as a duration.

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hnswtune_core::{
-    DatasetFingerprint, Error, EvalRequest, Evaluation, Evaluator, IndexName, Objective, Params,
-    Promotion, PromotionRegistry, PromotionRules, Trial, TrialJournal, TrialMetrics, TrialState,
-    Trials, TriggerReason,
+    Claim, DatasetFingerprint, Error, EvalRequest, Evaluation, Evaluator, IndexName, LEASE_EXPIRED,
+    Objective, Params, Promotion, PromotionRegistry, PromotionRules, Trial, TrialJournal,
+    TrialLeases, TrialMetrics, TrialState, Trials, TriggerReason,
 };
 use hnswtune_propose::{Convergence, PRIOR_WEIGHT, ProposalContext, StudyNoise};
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -20,6 +20,10 @@ use crate::{AgentConfig, AgentError, IndexSettings, Observer, StudyEvent, WallCl
 
 /// How many times a promotion is re-decided after losing a race.
 const PROMOTION_ATTEMPTS: u32 = 3;
+
+/// How many proposals one cycle tries when each proposed config turns out to be under
+/// another worker's lease.
+const CLAIM_ATTEMPTS: usize = 32;
 
 /// The journal, the registry and the evaluator an agent or a study works with, and the
 /// clock it reads.
@@ -33,6 +37,10 @@ pub struct Backends {
     pub evaluator: Arc<dyn Evaluator>,
     /// The wall clock used for trial timestamps and the hourly budget.
     pub clock: WallClock,
+    /// Leases, when several workers share the journal: each trial claims its config
+    /// first and renews the claim while it runs (see [`TrialLeases`]). `None` runs
+    /// trials without leases, as a single worker may.
+    pub leases: Option<Arc<dyn TrialLeases>>,
 }
 
 impl Backends {
@@ -47,7 +55,15 @@ impl Backends {
             registry,
             evaluator,
             clock: WallClock::new(),
+            leases: None,
         }
+    }
+
+    /// The same backends with `leases` (usually the journal itself:
+    /// `ObjectStoreJournal` implements both).
+    pub fn with_leases(mut self, leases: Arc<dyn TrialLeases>) -> Self {
+        self.leases = Some(leases);
+        self
     }
 
     /// The same backends with `clock`.
@@ -170,6 +186,7 @@ impl Engine<'_> {
         span.record("fingerprint", tracing::field::display(&fingerprint));
 
         let history = self.read_history(index, observer).await?;
+        let history = self.end_lapsed_leases(history, index, observer).await?;
         let mut own_trials: Vec<DateTime<Utc>> = history
             .iter()
             .filter(|t| t.worker == self.config.agent_id)
@@ -188,6 +205,30 @@ impl Engine<'_> {
             span.record("champion_revision", c.promotion.revision);
         }
 
+        // A lease of this worker's that outlived a restart: run that trial again under
+        // its id rather than leave it running.
+        let now = self.backends.clock.now();
+        let resumed = same_data
+            .iter()
+            .find(|t| {
+                t.lease_live(now)
+                    && t.lease
+                        .as_ref()
+                        .is_some_and(|l| l.worker == self.config.agent_id)
+            })
+            .cloned();
+        if let (Some(trial), Some(_)) = (resumed, &self.backends.leases) {
+            info!(trial = %trial.id, params = %trial.params, "resuming this worker's own lease");
+            observer.on_event(&StudyEvent::LeaseResumed {
+                trial: Box::new(trial.clone()),
+            });
+            let trial = self.run_started(settings, trial, false, observer).await;
+            let trial = self.note_started(trial, &mut own_trials)?;
+            return self
+                .finish_cycle(settings, &objective, trial, champion, own_trials, observer)
+                .await;
+        }
+
         if let Some(c) = &champion {
             let measured_here = same_data
                 .iter()
@@ -199,73 +240,123 @@ impl Engine<'_> {
                     forced = force_revalidation,
                     "re-measuring the champion on the current data"
                 );
-                let trial = self
-                    .run_trial(
-                        settings,
-                        c.promotion.params.clone(),
-                        fingerprint,
-                        TriggerReason::Revalidation,
-                        c.seed,
-                        false,
-                        observer,
-                    )
-                    .await;
-                let trial = self.note_started(trial, &mut own_trials)?;
-                let regressed = trial
-                    .completed_metrics()
-                    .is_none_or(|m| m.recall < objective.min_recall);
-                if regressed {
-                    warn!(trial = %trial.id, "the champion no longer meets the recall floor");
+                let trial = self.new_trial(
+                    settings,
+                    c.promotion.params.clone(),
+                    fingerprint.clone(),
+                    TriggerReason::Revalidation,
+                    c.seed,
+                );
+                match self.start(trial, observer).await {
+                    Err(e) => return Err(e),
+                    Ok(Claim::Taken(holder)) => {
+                        info!(holder = %holder.worker, "another worker is re-measuring the champion");
+                    }
+                    Ok(Claim::Won(trial)) => {
+                        let trial = self.run_started(settings, trial, false, observer).await;
+                        let trial = self.note_started(trial, &mut own_trials)?;
+                        let regressed = trial
+                            .completed_metrics()
+                            .is_none_or(|m| m.recall < objective.min_recall);
+                        if regressed {
+                            warn!(trial = %trial.id, "the champion no longer meets the recall floor");
+                        }
+                        observer.on_event(&StudyEvent::ChampionRevalidated {
+                            trial: Box::new(trial.clone()),
+                            regressed,
+                        });
+                        return Ok(Cycle {
+                            outcome: Outcome::Revalidated { trial, regressed },
+                            own_trials,
+                        });
+                    }
                 }
-                observer.on_event(&StudyEvent::ChampionRevalidated {
-                    trial: Box::new(trial.clone()),
-                    regressed,
-                });
-                return Ok(Cycle {
-                    outcome: Outcome::Revalidated { trial, regressed },
-                    own_trials,
-                });
             }
         }
 
-        let (params, seeded) = {
-            let _propose = info_span!("propose", proposer = settings.proposer.name()).entered();
-            if same_data.is_empty() {
-                let params = settings
-                    .initial_params
-                    .clone()
-                    .unwrap_or_else(|| settings.space.default_params());
-                info!(%params, "no trials on this data: seeding the index");
-                (params, true)
-            } else {
-                let ctx = ProposalContext {
-                    space: &settings.space,
-                    history: &same_data,
-                    champion: champion.as_ref().and_then(|c| c.trial.as_ref()),
-                    objective: &objective,
-                };
-                // A Manual trigger asks for a trial whatever the study's state.
-                let may_stop =
-                    settings.stop_when_converged && !matches!(trigger, TriggerReason::Manual);
-                if may_stop && let Some(convergence) = settings.proposer.convergence(&ctx) {
-                    info!(reason = %convergence.reason, "the study has converged on this data");
-                    let convergence = Box::new(convergence);
-                    observer.on_event(&StudyEvent::Converged {
-                        index: index.clone(),
-                        convergence: convergence.clone(),
-                    });
-                    return Ok(Cycle {
-                        outcome: Outcome::Converged(convergence),
-                        own_trials,
-                    });
-                }
-                match settings.proposer.propose(&ctx)? {
-                    Some(params) => {
-                        debug!(%params, "proposed");
-                        (params, false)
+        // A trial that failed because its lease lapsed says nothing about its config:
+        // the config may be proposed again.
+        let mut proposable: Vec<Trial> = same_data
+            .iter()
+            .filter(|t| !t.lost_its_lease())
+            .cloned()
+            .collect();
+        let mut claim_attempts = 0;
+        let (trial, seeded) = loop {
+            let (params, seeded) = {
+                let _propose = info_span!("propose", proposer = settings.proposer.name()).entered();
+                if proposable.is_empty() {
+                    let params = settings
+                        .initial_params
+                        .clone()
+                        .unwrap_or_else(|| settings.space.default_params());
+                    info!(%params, "no trials on this data: seeding the index");
+                    (params, true)
+                } else {
+                    let ctx = ProposalContext {
+                        space: &settings.space,
+                        history: &proposable,
+                        champion: champion.as_ref().and_then(|c| c.trial.as_ref()),
+                        objective: &objective,
+                    };
+                    // A Manual trigger asks for a trial whatever the study's state.
+                    let may_stop =
+                        settings.stop_when_converged && !matches!(trigger, TriggerReason::Manual);
+                    if may_stop && let Some(convergence) = settings.proposer.convergence(&ctx) {
+                        info!(reason = %convergence.reason, "the study has converged on this data");
+                        let convergence = Box::new(convergence);
+                        observer.on_event(&StudyEvent::Converged {
+                            index: index.clone(),
+                            convergence: convergence.clone(),
+                        });
+                        return Ok(Cycle {
+                            outcome: Outcome::Converged(convergence),
+                            own_trials,
+                        });
                     }
-                    None => {
-                        info!("the proposer is exhausted on this data");
+                    match settings.proposer.propose(&ctx)? {
+                        Some(params) => {
+                            debug!(%params, "proposed");
+                            (params, false)
+                        }
+                        None => {
+                            info!("the proposer is exhausted on this data");
+                            observer.on_event(&StudyEvent::Exhausted {
+                                index: index.clone(),
+                            });
+                            return Ok(Cycle {
+                                outcome: Outcome::Exhausted,
+                                own_trials,
+                            });
+                        }
+                    }
+                }
+            };
+            settings.space.validate(&params).map_err(Error::from)?;
+            let trial = self.new_trial(
+                settings,
+                params,
+                fingerprint.clone(),
+                trigger.clone(),
+                settings.build_seed,
+            );
+            match self.start(trial, observer).await? {
+                Claim::Won(trial) => break (trial, seeded),
+                Claim::Taken(holder) => {
+                    let holder_name = holder
+                        .lease
+                        .as_ref()
+                        .map_or_else(|| holder.worker.clone(), |l| l.worker.clone());
+                    debug!(params = %holder.params, holder = %holder_name, "the config is taken; proposing again");
+                    observer.on_event(&StudyEvent::ConfigTaken {
+                        index: index.clone(),
+                        params: holder.params.clone(),
+                        holder: holder_name,
+                    });
+                    proposable.push(*holder);
+                    claim_attempts += 1;
+                    if claim_attempts >= CLAIM_ATTEMPTS {
+                        info!("every config the proposer offers is held by another worker");
                         observer.on_event(&StudyEvent::Exhausted {
                             index: index.clone(),
                         });
@@ -277,23 +368,25 @@ impl Engine<'_> {
                 }
             }
         };
-        settings.space.validate(&params).map_err(Error::from)?;
-
-        let trial = self
-            .run_trial(
-                settings,
-                params,
-                fingerprint.clone(),
-                trigger,
-                settings.build_seed,
-                seeded,
-                observer,
-            )
-            .await;
+        let trial = self.run_started(settings, trial, seeded, observer).await;
         let trial = self.note_started(trial, &mut own_trials)?;
+        self.finish_cycle(settings, &objective, trial, champion, own_trials, observer)
+            .await
+    }
+
+    /// Promotes a finished challenger if the rules say so.
+    async fn finish_cycle(
+        &self,
+        settings: &IndexSettings,
+        objective: &Objective,
+        trial: Trial,
+        champion: Option<ChampionView>,
+        own_trials: Vec<DateTime<Utc>>,
+        observer: &dyn Observer,
+    ) -> Result<Cycle, AgentError> {
         let promotion = match trial.completed_metrics() {
             Some(metrics) => {
-                self.promote(settings, &objective, &trial, metrics, champion, observer)
+                self.promote(settings, objective, &trial, metrics, champion, observer)
                     .instrument(info_span!("promote", trial = %trial.id))
                     .await?
             }
@@ -303,6 +396,41 @@ impl Engine<'_> {
             outcome: Outcome::Trial { trial, promotion },
             own_trials,
         })
+    }
+
+    /// Ends every lapsed lease in `history` (its holder stopped renewing it) as failed,
+    /// and returns the history read again when it ended any. Of several workers doing
+    /// this at once, one records each failure; the others see a conflict and move on.
+    async fn end_lapsed_leases(
+        &self,
+        history: Trials,
+        index: &IndexName,
+        observer: &dyn Observer,
+    ) -> Result<Trials, AgentError> {
+        let Some(leases) = &self.backends.leases else {
+            return Ok(history);
+        };
+        let now = self.backends.clock.now();
+        let lapsed: Vec<&Trial> = history.iter().filter(|t| t.lease_lapsed(now)).collect();
+        if lapsed.is_empty() {
+            return Ok(history);
+        }
+        for trial in lapsed {
+            match leases.expire(trial, LEASE_EXPIRED).await {
+                Ok(failed) => {
+                    info!(trial = %failed.id, worker = %trial.worker, "ended a lapsed lease");
+                    observer.on_event(&StudyEvent::LeaseExpired {
+                        trial: Box::new(failed),
+                    });
+                }
+                Err(Error::Conflict { .. }) => {
+                    debug!(trial = %trial.id, "another worker ended the lapsed lease first");
+                }
+                // The next cycle tries again; nothing is lost meanwhile.
+                Err(e) => warn!(trial = %trial.id, error = %e, "could not end a lapsed lease"),
+            }
+        }
+        self.read_history(index, observer).await
     }
 
     /// Counts a trial whose running state reached the journal in the budget, even when
@@ -324,22 +452,15 @@ impl Engine<'_> {
         }
     }
 
-    /// Records a running trial, evaluates it off the runtime's threads, and records the
-    /// result. The error carries the creation time when the running state was recorded.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "an internal step with named inputs"
-    )]
-    async fn run_trial(
+    /// A new running trial of `params`, under a lease when the backends have leases.
+    fn new_trial(
         &self,
         settings: &IndexSettings,
         params: Params,
         fingerprint: DatasetFingerprint,
         trigger: TriggerReason,
         seed: u64,
-        seeded: bool,
-        observer: &dyn Observer,
-    ) -> Result<Trial, (Option<DateTime<Utc>>, AgentError)> {
+    ) -> Trial {
         let mut trial = Trial::start_with_id(
             self.backends.clock.trial_id(),
             settings.index.clone(),
@@ -352,6 +473,51 @@ impl Engine<'_> {
         trial.threads = if settings.deterministic { 1 } else { 0 };
         trial.proposer = settings.proposer.name().to_owned();
         trial.worker = self.config.agent_id.clone();
+        if self.backends.leases.is_some() {
+            trial = trial.leased(
+                self.config.agent_id.clone(),
+                self.lease_expiry(),
+                u32::try_from(self.config.heartbeat().as_secs()).unwrap_or(u32::MAX),
+            );
+        }
+        trial
+    }
+
+    fn lease_expiry(&self) -> DateTime<Utc> {
+        let lease =
+            chrono::Duration::from_std(self.config.lease()).unwrap_or(chrono::Duration::MAX);
+        self.backends.clock.now() + lease
+    }
+
+    /// Records `trial` as running: claims its config when the backends have leases
+    /// (another worker may hold it: [`Claim::Taken`]), appends it otherwise.
+    async fn start(&self, trial: Trial, observer: &dyn Observer) -> Result<Claim, AgentError> {
+        match &self.backends.leases {
+            Some(leases) => {
+                let now = self.backends.clock.now();
+                self.with_retries("claim config", observer, || leases.claim(&trial, now))
+                    .instrument(info_span!("record", state = "claim"))
+                    .await
+            }
+            None => {
+                self.record(&trial, observer)
+                    .instrument(info_span!("record", state = "running"))
+                    .await?;
+                Ok(Claim::Won(trial))
+            }
+        }
+    }
+
+    /// Evaluates a trial whose running state is recorded, off the runtime's threads,
+    /// renewing its lease meanwhile, and records the result (ending the lease). The
+    /// error carries the creation time, as the running state was recorded.
+    async fn run_started(
+        &self,
+        settings: &IndexSettings,
+        mut trial: Trial,
+        seeded: bool,
+        observer: &dyn Observer,
+    ) -> Result<Trial, (Option<DateTime<Utc>>, AgentError)> {
         if seeded {
             trial.note = "seeded by the agent: no trials on this data".into();
         }
@@ -365,10 +531,6 @@ impl Engine<'_> {
             build_secs = tracing::field::Empty,
         );
         async {
-            self.record(&trial, observer)
-                .instrument(info_span!("record", state = "running"))
-                .await
-                .map_err(|e| (None, e))?;
             observer.on_event(&StudyEvent::TrialStarted {
                 trial: Box::new(trial.clone()),
                 seeded,
@@ -381,10 +543,31 @@ impl Engine<'_> {
                 deterministic: settings.deterministic,
             };
             let evaluator = self.backends.evaluator.clone();
-            let result: Result<Evaluation, AgentError> =
-                blocking(move || evaluator.evaluate(&request))
-                    .instrument(info_span!("evaluate"))
-                    .await;
+            let evaluation = blocking(move || evaluator.evaluate(&request))
+                .instrument(info_span!("evaluate"));
+            tokio::pin!(evaluation);
+            let leases = self.backends.leases.as_ref().filter(|_| trial.lease.is_some());
+            let mut lost = false;
+            let result: Result<Evaluation, AgentError> = loop {
+                tokio::select! {
+                    result = &mut evaluation => break result,
+                    () = tokio::time::sleep(self.config.heartbeat()), if leases.is_some() && !lost => {
+                        let Some(leases) = leases else { continue };
+                        let mut renewed = trial.clone();
+                        if let Some(lease) = renewed.lease.as_mut() {
+                            lease.expires_at = self.lease_expiry();
+                        }
+                        match leases.renew(&renewed).await {
+                            Ok(()) => trial = renewed,
+                            Err(Error::Conflict { .. }) => {
+                                warn!("the lease ended before the trial finished; its result will not be recorded");
+                                lost = true;
+                            }
+                            Err(e) => warn!(error = %e, "could not renew the lease; trying again at the next beat"),
+                        }
+                    }
+                }
+            };
             let created_at = trial.created_at;
             let mut finished = match result.and_then(|e| {
                 e.metrics.validate()?;
@@ -408,10 +591,35 @@ impl Engine<'_> {
                 }
             };
             finished.finished_at = Some(self.backends.clock.now());
-            self.record(&finished, observer)
-                .instrument(info_span!("record", state = "finished"))
-                .await
-                .map_err(|e| (Some(created_at), e))?;
+            let recorded = match (leases, lost) {
+                (Some(_), true) => false,
+                (Some(leases), false) => {
+                    match self
+                        .with_retries("end lease", observer, || leases.finish(&finished))
+                        .instrument(info_span!("record", state = "finished"))
+                        .await
+                    {
+                        Ok(()) => true,
+                        Err(AgentError::Core(Error::Conflict { .. })) => false,
+                        Err(e) => return Err((Some(created_at), e)),
+                    }
+                }
+                (None, _) => {
+                    self.record(&finished, observer)
+                        .instrument(info_span!("record", state = "finished"))
+                        .await
+                        .map_err(|e| (Some(created_at), e))?;
+                    true
+                }
+            };
+            if !recorded {
+                observer.on_event(&StudyEvent::LeaseLost {
+                    trial: Box::new(finished.clone()),
+                });
+                let reason = "lease lost: another worker ended this trial's lease before it \
+                              finished (it could not renew in time); the result is not recorded";
+                return Ok(finished.fail(reason));
+            }
             observer.on_event(&StudyEvent::TrialFinished {
                 trial: Box::new(finished.clone()),
             });
@@ -656,6 +864,14 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| AgentError::EvaluatorLost { why: e.to_string() })?
         .map_err(AgentError::from)
+}
+
+/// Why a trial failed or was pruned (empty otherwise), for events.
+pub(crate) fn state_reason(trial: &Trial) -> String {
+    match &trial.state {
+        TrialState::Failed { reason } | TrialState::Pruned { reason } => reason.clone(),
+        _ => String::new(),
+    }
 }
 
 /// The trial's state as a short word, for events.

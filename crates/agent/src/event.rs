@@ -2,7 +2,7 @@
 //! recent agent events.
 
 use chrono::{DateTime, Utc};
-use hnswtune_core::{AbComparison, IndexName, Promotion, Trial, TrialId};
+use hnswtune_core::{AbComparison, IndexName, Params, Promotion, Trial, TrialId};
 use hnswtune_propose::Convergence;
 use serde::Serialize;
 
@@ -75,6 +75,34 @@ pub enum StudyEvent {
         /// Why, with the figures.
         convergence: Box<Convergence>,
     },
+    /// Another worker's lease lapsed (it stopped renewing: killed, or cut off) and this
+    /// worker ended it: the trial is recorded as failed and its config is free again.
+    LeaseExpired {
+        /// The trial, now failed with reason "lease expired: ...".
+        trial: Box<Trial>,
+    },
+    /// The proposed config is under another worker's live lease; the worker proposes
+    /// again with that config counted as taken.
+    ConfigTaken {
+        /// The index.
+        index: IndexName,
+        /// The config.
+        params: Params,
+        /// The worker that holds it.
+        holder: String,
+    },
+    /// This worker found its own live lease from before a restart and is running that
+    /// trial again under the same id, instead of leaving it running forever.
+    LeaseResumed {
+        /// The trial (state `Running`).
+        trial: Box<Trial>,
+    },
+    /// This worker's lease ended while it measured (it could not renew it in time and
+    /// another worker expired it): its result is not recorded.
+    LeaseLost {
+        /// The result that was measured and dropped.
+        trial: Box<Trial>,
+    },
     /// A store call failed and will be retried after a backoff.
     StoreRetry {
         /// What was attempted.
@@ -140,6 +168,10 @@ pub enum EventKind {
     Exhausted,
     /// An index's study converged; it waits for new data or a Manual trigger.
     Converged,
+    /// Another worker's lapsed lease was ended by this agent.
+    LeaseExpired,
+    /// This agent's own lease ended before its trial finished; the result was dropped.
+    LeaseLost,
     /// A journal or registry call failed and is being retried.
     StoreRetry,
     /// A journal or registry call failed for good; the cycle was abandoned.

@@ -234,10 +234,12 @@ impl TrialLeases for ObjectStoreJournal {
             ));
         }
         trial.validate()?;
-        if !self
-            .create_trial_object(&self.end_key(trial)?, trial)
-            .await?
-        {
+        let end = self.end_key(trial)?;
+        if !self.create_trial_object(&end, trial).await? {
+            // A retry of this very call, whose journal append failed the first time.
+            if self.trial_object(&end).await?.as_ref() == Some(trial) {
+                return self.repair_from_end(trial).await;
+            }
             return Err(Error::Conflict {
                 what: format!(
                     "the lease of trial {} ended before it finished: another worker found it lapsed",

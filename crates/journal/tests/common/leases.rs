@@ -67,8 +67,11 @@ pub async fn finishing_frees_the_config(backend: Backend) {
     ));
     let done = first.clone().complete(metrics(0.95, 100.0));
     journal.finish(&done).await.unwrap();
+    // A retry of the same end is not an error; another end is.
+    journal.finish(&done).await.unwrap();
+    let failed = first.clone().fail("out of memory");
     assert!(matches!(
-        journal.finish(&done).await,
+        journal.finish(&failed).await,
         Err(Error::Conflict { .. })
     ));
     assert!(matches!(
