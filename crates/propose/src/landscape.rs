@@ -271,6 +271,40 @@ impl Landscape {
         builds + searches
     }
 
+    /// One recorded repeat of `params` for a replay with `seed` that has made the
+    /// builds in `built` (updated), and the build seconds this answer charges (0 for
+    /// a build made before). `None` when the landscape has no record of `params`.
+    pub(crate) fn answer(
+        &self,
+        seed: u64,
+        built: &mut BTreeMap<Params, usize>,
+        params: &Params,
+    ) -> Option<(TrialMetrics, f64)> {
+        let key = self.space.build_key(params);
+        let (repeat, build_secs, fresh) = match built.get(&key) {
+            Some(&r) => (r, 0.0, false),
+            None => {
+                let repeats = self.builds.get(&key)?;
+                let ids: Vec<usize> = repeats.keys().copied().collect();
+                let r = ids[(digest(seed, &key) % ids.len() as u64) as usize];
+                built.insert(key, r);
+                (r, repeats[&r], true)
+            }
+        };
+        let list = self.configs.get(params)?;
+        let (_, metrics) = list
+            .iter()
+            .find(|(r, _)| *r == repeat)
+            .unwrap_or(&list[(digest(seed, params) % list.len() as u64) as usize]);
+        let mut metrics = metrics.clone();
+        metrics.build_kind = if fresh {
+            BuildKind::Fresh
+        } else {
+            BuildKind::Cached
+        };
+        Some((metrics, build_secs))
+    }
+
     /// A simulated evaluator over this landscape (see the module docs).
     pub fn replay(&self, seed: u64) -> Replay<'_> {
         Replay {
@@ -306,32 +340,8 @@ impl Replay<'_> {
     /// record of it (the trial then fails). Charges the build on first use of its key.
     pub fn evaluate(&mut self, params: &Params) -> Option<TrialMetrics> {
         self.trials += 1;
-        let l = self.landscape;
-        let key = l.space.build_key(params);
-        let fresh = !self.built.contains_key(&key);
-        let repeat = match self.built.get(&key) {
-            Some(&r) => r,
-            None => {
-                let repeats = l.builds.get(&key)?;
-                let ids: Vec<usize> = repeats.keys().copied().collect();
-                let r = ids[(digest(self.seed, &key) % ids.len() as u64) as usize];
-                self.secs += repeats[&r];
-                self.built.insert(key, r);
-                r
-            }
-        };
-        let list = l.configs.get(params)?;
-        let (_, metrics) = list
-            .iter()
-            .find(|(r, _)| *r == repeat)
-            .unwrap_or(&list[(digest(self.seed, params) % list.len() as u64) as usize]);
-        let mut metrics = metrics.clone();
-        metrics.build_kind = if fresh {
-            BuildKind::Fresh
-        } else {
-            BuildKind::Cached
-        };
-        self.secs += metrics.search_secs;
+        let (metrics, build_secs) = self.landscape.answer(self.seed, &mut self.built, params)?;
+        self.secs += build_secs + metrics.search_secs;
         Some(metrics)
     }
 
