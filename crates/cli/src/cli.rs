@@ -31,6 +31,11 @@ pub struct Cli {
 pub enum Command {
     /// Run a tuning study on your vectors: propose, build, measure, promote.
     Tune(TuneArgs),
+    /// Run as one of several workers on a shared study until it converges or is
+    /// stopped (SIGTERM or Ctrl-C: the current trial finishes and its lease is
+    /// released). Takes the flags of `tune`; without --budget or --time it has no trial
+    /// limit, and it prints one line per event instead of progress bars.
+    Worker(TuneArgs),
     /// Draw the study: recall vs p50 for every trial, the Pareto front, the champion
     /// and the best p50 so far (SVG, or one self-contained HTML page).
     Report(ReportArgs),
@@ -131,16 +136,44 @@ impl StrategyArg {
 #[derive(Debug, Clone, Args)]
 pub struct TuneArgs {
     /// Base vectors: .fvecs, .bvecs or .npy (float32, C order).
-    #[arg(long, value_name = "FILE")]
-    pub base: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "landscape")]
+    pub base: Option<PathBuf>,
 
     /// Query vectors, same formats and dimension as the base.
-    #[arg(long, value_name = "FILE")]
-    pub queries: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "landscape")]
+    pub queries: Option<PathBuf>,
 
     /// Exact neighbours of the queries (.ivecs). Computed by brute force when absent.
     #[arg(long, value_name = "FILE")]
     pub groundtruth: Option<PathBuf>,
+
+    /// Rehearse instead of building: answer every trial from this recorded landscape
+    /// (JSON lines of trials, such as landscapes/*.jsonl), sleeping its recorded
+    /// seconds times --time-scale. For trying out several workers, leases and crashes
+    /// on a store without the data or the build time.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["base", "queries", "groundtruth"])]
+    pub landscape: Option<PathBuf>,
+
+    /// With --landscape: how much of each trial's recorded time to sleep (0 for none).
+    #[arg(long, default_value_t = 1.0, requires = "landscape")]
+    pub time_scale: f64,
+
+    /// Who this process is, recorded on its trials, leases and promotions. Default:
+    /// host, process id and a random suffix, unique per process. Pin it (a pod or unit
+    /// name) so that a restarted worker resumes its own unfinished trial.
+    #[arg(long, value_name = "ID")]
+    pub worker_id: Option<String>,
+
+    /// How long a trial's lease lasts unless renewed, in seconds; it is renewed every
+    /// third of that. A killed worker's trial is marked failed this long after its
+    /// last renewal.
+    #[arg(long, default_value_t = 60)]
+    pub lease_secs: u64,
+
+    /// Journal entries per snapshot segment. Many workers on one study read fewer
+    /// objects with smaller segments: about sqrt(4 × workers) (see deploy/README.md).
+    #[arg(long, default_value_t = 1000)]
+    pub snapshot_every: u64,
 
     /// Distance metric.
     #[arg(long, value_enum, default_value = "cosine")]
@@ -360,6 +393,8 @@ mod tests {
         let Command::Tune(t) = cli.command else {
             panic!("not tune")
         };
+        assert_eq!((t.lease_secs, t.snapshot_every), (60, 1000));
+        assert!(t.worker_id.is_none() && t.landscape.is_none());
         assert_eq!(t.k, 10);
         assert_eq!(t.min_recall, 0.95);
         assert_eq!(t.strategy, StrategyArg::Frontier);

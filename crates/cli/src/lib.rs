@@ -130,7 +130,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::task::spawn_blocking(move || replay::run(args, json)).await??;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tune(args) => tune::run(args, cli.json).await,
+        Command::Tune(args) => tune::run(args, tune::Mode::Tune, cli.json).await,
+        Command::Worker(args) => tune::run(args, tune::Mode::Worker, cli.json).await,
         Command::Report(args) => inspect::report(args, cli.json)
             .await
             .map(|()| ExitCode::SUCCESS),

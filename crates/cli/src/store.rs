@@ -57,6 +57,14 @@ impl Store {
     /// Checks `--store`, then opens the journal and the registry on it. Nothing is read
     /// yet; [`Store::read`] and friends bound the first request by the probe timeout.
     pub fn open(text: &str) -> anyhow::Result<Store> {
+        Store::open_with(text, hnswtune_journal::JournalOptions::default())
+    }
+
+    /// [`Store::open`] with journal `options`.
+    pub fn open_with(
+        text: &str,
+        options: hnswtune_journal::JournalOptions,
+    ) -> anyhow::Result<Store> {
         let location = parse_store(text)?;
         if let StoreUrl::Local(path) = &location
             && path.exists()
@@ -71,6 +79,7 @@ impl Store {
         let journal_location = hnswtune_journal::StoreLocation::open(&location)
             .with_context(|| format!("cannot open the store {location}"))?;
         let journal = ObjectStoreJournal::open(journal_location.clone())
+            .and_then(|j| j.with_options(options))
             .with_context(|| format!("cannot open the journal in {location}"))?;
         let registry = ObjectStorePromotions::open(journal_location.clone())
             .with_context(|| format!("cannot open the promotion registry in {location}"))?;
@@ -155,6 +164,19 @@ impl Store {
         .await
     }
 
+    /// Records the final state of a trial: through its lease when it has one (ending
+    /// the lease, so no other worker marks it lapsed), as a plain entry otherwise.
+    pub async fn end(&self, trial: &Trial) -> anyhow::Result<()> {
+        if trial.lease.is_none() {
+            return self.append(trial).await;
+        }
+        self.bounded(
+            &format!("ending the lease of trial {}", trial.id),
+            hnswtune_core::TrialLeases::finish(self.journal.as_ref(), trial),
+        )
+        .await
+    }
+
     /// Rolls `index` back to `to_revision`.
     pub async fn rollback(
         &self,
@@ -169,6 +191,21 @@ impl Store {
         )
         .await
     }
+}
+
+/// A worker id unique per process: `<host>-<pid>-<6 random characters>`.
+pub fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    // A trial id ends in 80 random bits; six of its characters are plenty here.
+    let id = hnswtune_core::TrialId::new().to_string();
+    let suffix = &id[id.len() - 6..];
+    format!("{host}-{}-{}", std::process::id(), suffix.to_lowercase())
 }
 
 /// Who is acting, for `promoted_by`: `$USER@hnswtune-cli`, or `hnswtune-cli`.

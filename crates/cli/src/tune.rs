@@ -18,15 +18,15 @@ use anyhow::Context;
 use hnswtune_agent::rules::KeepReason;
 use hnswtune_agent::{AgentConfig, Backends, IndexSettings, StudyBudget, StudyEvent};
 use hnswtune_core::{
-    BuildKind, EF_CONSTRUCTION, EF_SEARCH, Objective, ParamKind, ParamSpec, Promotion, SearchSpace,
-    SpaceError, Trial, TrialState, pareto_front,
+    BuildKind, EF_CONSTRUCTION, EF_SEARCH, Evaluator, IndexName, Objective, ParamKind, ParamSpec,
+    Promotion, SearchSpace, SpaceError, Trial, TrialState, pareto_front,
 };
 use hnswtune_harness::backend::instant::InstantDistance;
 use hnswtune_harness::{
     EvalSet, EvalStore, EvaluatorOptions, HnswEvaluator, InMemorySource, IndexBackend,
 };
-use hnswtune_journal::ObjectStoreBlobs;
-use hnswtune_propose::Convergence;
+use hnswtune_journal::{JournalOptions, ObjectStoreBlobs};
+use hnswtune_propose::{Convergence, Landscape, LandscapeEvaluator};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
@@ -35,7 +35,7 @@ use crate::cli::{
     check_positive, parse_time_budget,
 };
 use crate::data;
-use crate::store::{Store, index_name, whoami};
+use crate::store::{Store, default_worker_id, index_name};
 use crate::strategy;
 use crate::table::{Table, build_kind_text, trial_table};
 
@@ -101,8 +101,12 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(budget: usize, lines: bool) -> Self {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    fn new(budget: usize, lines: bool, bars: bool) -> Self {
+        let multi = MultiProgress::with_draw_target(if bars {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
         let bounded = budget != usize::MAX;
         let trials = multi.add(ProgressBar::new(if bounded { budget as u64 } else { 0 }));
         let template = if bounded {
@@ -200,6 +204,29 @@ impl Progress {
                     "      another tuner promoted revision {revision} first; re-deciding"
                 ));
             }
+            StudyEvent::LeaseExpired { trial } => {
+                self.say(&format!(
+                    "      recovered a stale lease: trial {} ({}) of worker {} is marked failed",
+                    trial.id, trial.params, trial.worker
+                ));
+            }
+            StudyEvent::ConfigTaken { params, holder, .. } => {
+                self.say(&format!(
+                    "      {params} is being measured by worker {holder}; choosing another config"
+                ));
+            }
+            StudyEvent::LeaseResumed { trial } => {
+                self.say(&format!(
+                    "      resuming this worker's unfinished trial {} ({})",
+                    trial.id, trial.params
+                ));
+            }
+            StudyEvent::LeaseLost { trial } => {
+                self.say(&format!(
+                    "      lease lost: another worker marked trial {} failed before it finished;                      its result is not recorded",
+                    trial.id
+                ));
+            }
             StudyEvent::StoreRetry { op, attempt, error } => {
                 self.say(&format!("      store retry {attempt} of {op}: {error}"));
             }
@@ -250,16 +277,31 @@ fn trial_line(n: usize, budget: usize, trial: &Trial) -> String {
     )
 }
 
-/// Listens for Ctrl-C on its own task so that no press is missed between trials.
+/// Listens for Ctrl-C, and on Unix for SIGTERM (what a scheduler sends to stop a
+/// worker), on their own tasks so that no signal is missed between trials.
 fn ctrl_c_channel() -> tokio::sync::mpsc::UnboundedReceiver<()> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let on_ctrl_c = tx.clone();
     tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
-            if tx.send(()).is_err() {
+            if on_ctrl_c.send(()).is_err() {
                 break;
             }
         }
     });
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::spawn(async move {
+            while term.recv().await.is_some() {
+                if tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(tx);
     rx
 }
 
@@ -281,8 +323,28 @@ enum Ending {
     Abandoned,
 }
 
-/// `hnswtune tune`.
-pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
+/// Which command runs the study.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `hnswtune tune`: progress bars, a trials budget of 20 by default.
+    Tune,
+    /// `hnswtune worker`: one line per event, no trials limit by default.
+    Worker,
+}
+
+/// What measures the trials, and how the header line describes it.
+struct Measuring {
+    evaluator: Arc<dyn Evaluator>,
+    space: SearchSpace,
+    eval_set: String,
+    /// "20000 base vectors × 384 (cosine), 1000 queries, k=10", or the landscape.
+    what: String,
+    /// "8 threads", "1 thread (deterministic)".
+    threads: String,
+}
+
+/// `hnswtune tune` and `hnswtune worker`.
+pub async fn run(args: TuneArgs, mode: Mode, json_out: bool) -> anyhow::Result<ExitCode> {
     check_min_recall(args.min_recall)?;
     check_positive(
         "--k",
@@ -297,127 +359,69 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
         )?;
     }
     check_build_threads(args.deterministic, args.parallel_builds)?;
+    check_lease_flags(&args)?;
     let time_budget = args.time.as_deref().map(parse_time_budget).transpose()?;
-    let budget = match (args.budget, time_budget) {
-        (Some(n), _) => n,
-        (None, Some(_)) => usize::MAX,
-        (None, None) => DEFAULT_TUNE_BUDGET,
+    let budget = match (args.budget, time_budget, mode) {
+        (Some(n), _, _) => n,
+        (None, Some(_), _) | (None, None, Mode::Worker) => usize::MAX,
+        (None, None, Mode::Tune) => DEFAULT_TUNE_BUDGET,
     };
     let index = index_name(&args.target.index)?;
-    let store = Store::open(&args.target.store)?;
+    let options = JournalOptions::default().with_snapshot_every(args.snapshot_every);
+    let store = Store::open_with(&args.target.store, options)?;
     let earlier = store.trials(&index).await?;
     let earlier_champion = store.history(&index).await?.pop();
+    let worker_id = args.worker_id.clone().unwrap_or_else(default_worker_id);
 
-    let metric = data::metric(args.metric);
-    let (base_path, queries_path, gt_path, k) = (
-        args.base.clone(),
-        args.queries.clone(),
-        args.groundtruth.clone(),
-        args.k,
-    );
-    let loaded = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let base = data::load_vectors(&base_path, "--base", "base vectors", metric)?;
-        let queries = data::load_vectors(&queries_path, "--queries", "query vectors", metric)?;
-        data::check_dimensions(&base, &base_path, &queries, &queries_path)?;
-        if k > base.len() {
-            anyhow::bail!(
-                "--k {k} is larger than the {} base vectors in {}: recall@k needs at least k \
-                 vectors to find.",
-                base.len(),
-                base_path.display()
-            );
-        }
-        let truth = gt_path
-            .as_deref()
-            .map(|p| data::load_ground_truth(p, &base, &queries, k))
-            .transpose()?;
-        Ok((base, queries, truth))
-    })
-    .await
-    .context("loading the vectors was interrupted")??;
-    let (base, queries, truth) = loaded;
-    let (base_len, dim, query_len) = (base.len(), base.dim(), queries.len());
-
-    let eval_set = eval_set_name(&args.queries, args.k);
-    let eval_store = EvalStore::new(Arc::new(ObjectStoreBlobs::new(
-        store.journal_location.clone(),
-    )));
-    let base = Arc::new(base);
-    if let Some(truth) = truth {
-        // The blob seam blocks until the store answers: off the async threads.
-        let (blobs, name, on) = (eval_store.clone(), eval_set.clone(), Arc::clone(&base));
-        tokio::task::spawn_blocking(move || blobs.put_ground_truth(&name, &on, &truth))
-            .await
-            .context("saving the ground truth was interrupted")?
-            .with_context(|| {
-                format!(
-                    "cannot save the ground truth in the store {}",
-                    store.location
-                )
-            })?;
-    }
-    let source = Arc::new(InMemorySource::new());
-    source.insert(&index, Arc::clone(&base));
-    let options = EvaluatorOptions {
-        threads: if args.deterministic {
-            1
-        } else {
-            EvaluatorOptions::default().threads
-        },
-        ..EvaluatorOptions::default()
+    let measuring = match &args.landscape {
+        Some(path) => rehearsal(&args, path)?,
+        None => real_data(&args, &store, &index).await?,
     };
-    let index_backend = backend(args.backend)?;
-    let space = index_backend
-        .search_space()
-        .context("the backend's search space is invalid")?;
-    let space = match args.space {
-        SpaceArg::Ladder => space,
-        SpaceArg::Fine => fine(&space).context("the fine search space is invalid")?,
-    };
-    let evaluator =
-        HnswEvaluator::with_options(index_backend, source, options).with_store(eval_store);
-    evaluator.add_eval_set(
-        EvalSet::new(eval_set.clone(), queries, args.k, None)
-            .context("the eval set cannot be built")?,
-    );
-
     let objective = Objective::new(args.min_recall)?;
     let mut settings = IndexSettings::new(
         index.clone(),
-        eval_set.clone(),
+        measuring.eval_set.clone(),
         strategy::proposer(args.strategy, args.seed),
     )
     .with_objective(objective.clone())
-    .with_space(space);
+    .with_space(measuring.space.clone());
     settings.build_seed = args.seed;
     settings.deterministic = args.deterministic;
     let config = AgentConfig {
         min_recall: args.min_recall,
-        agent_id: whoami(),
+        agent_id: worker_id.clone(),
+        lease_secs: args.lease_secs,
         ..AgentConfig::default()
     };
     let backends = Backends::new(
         store.journal.clone(),
         store.registry.clone(),
-        Arc::new(evaluator),
-    );
+        measuring.evaluator.clone(),
+    )
+    .with_leases(store.journal.clone());
 
     if !json_out {
         println!(
-            "tuning index {index}: {base_len} base vectors × {dim} ({}), {query_len} queries, \
-             k={}, min recall {}, strategy {}, backend {}, builds on {}, budget {}",
-            metric.as_str(),
-            args.k,
+            "tuning index {index}: {}, min recall {}, strategy {}, backend {}, builds on {}, \
+             budget {}",
+            measuring.what,
             args.min_recall,
             args.strategy.as_str(),
-            args.backend.as_str(),
-            if args.deterministic {
-                "1 thread (deterministic)".to_string()
+            if args.landscape.is_some() {
+                "landscape (rehearsal)"
             } else {
-                format!("{} threads", options.threads)
+                args.backend.as_str()
             },
+            measuring.threads,
             budget_text(budget, time_budget)
         );
+        if mode == Mode::Worker {
+            println!(
+                "worker {worker_id}: leases of {} s, renewed every {} s",
+                config.lease_secs,
+                config.heartbeat().as_secs()
+            );
+        }
         let counts = crate::inspect::Counts::of(&earlier);
         if earlier.is_empty() {
             println!("journal: {} (new study)", store.location);
@@ -435,7 +439,7 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let progress = Arc::new(Progress::new(budget, !json_out));
+    let progress = Arc::new(Progress::new(budget, !json_out, mode == Mode::Tune));
     let observer = {
         let progress = Arc::clone(&progress);
         move |event: &StudyEvent| progress.on_event(event)
@@ -474,8 +478,8 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
                     }
                     stop_requested = true;
                     progress.say(
-                        "Ctrl-C: finishing and recording the current trial, then stopping \
-                         (press Ctrl-C again to abandon it now)",
+                        "stop requested (Ctrl-C or SIGTERM): finishing and recording the \
+                         current trial, then stopping (press Ctrl-C again to abandon it now)",
                     );
                 }
             }
@@ -513,10 +517,11 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
     if ending == Ending::Abandoned
         && let Some(current) = progress.current()
     {
-        let abandoned = current
-            .fail("interrupted: hnswtune tune was stopped with Ctrl-C before this trial finished");
+        let abandoned = current.fail(
+            "interrupted: hnswtune was stopped (Ctrl-C or SIGTERM twice) before this trial finished",
+        );
         store
-            .append(&abandoned)
+            .end(&abandoned)
             .await
             .context("recording the abandoned trial as failed")?;
         ran.push(abandoned);
@@ -578,6 +583,154 @@ pub async fn run(args: TuneArgs, json_out: bool) -> anyhow::Result<ExitCode> {
     Ok(match ending {
         Ending::Budget | Ending::Time | Ending::Converged | Ending::Exhausted => ExitCode::SUCCESS,
         Ending::Stopped | Ending::Abandoned => ExitCode::from(EXIT_INTERRUPTED),
+    })
+}
+
+/// Checks the lease and snapshot flags, with sentences a person can act on.
+fn check_lease_flags(args: &TuneArgs) -> anyhow::Result<()> {
+    if args.lease_secs < 3 {
+        anyhow::bail!(
+            "--lease-secs {} is too short: a lease is renewed every third of it, so it must \
+             be at least 3 seconds (60 is the default).",
+            args.lease_secs
+        );
+    }
+    if let Some(id) = &args.worker_id
+        && (id.trim().is_empty() || id.chars().any(char::is_control))
+    {
+        anyhow::bail!(
+            "--worker-id {id:?} cannot be used: it must be non-empty printable text, such as \
+             a pod or unit name."
+        );
+    }
+    if !(args.time_scale.is_finite() && args.time_scale >= 0.0) {
+        anyhow::bail!(
+            "--time-scale {} must be a number of at least 0: the share of each recorded \
+             trial's seconds to sleep (0 for none, 1 for real time).",
+            args.time_scale
+        );
+    }
+    Ok(())
+}
+
+/// Trials measured on the user's vectors with a real index library.
+async fn real_data(args: &TuneArgs, store: &Store, index: &IndexName) -> anyhow::Result<Measuring> {
+    let metric = data::metric(args.metric);
+    let (Some(base_path), Some(queries_path)) = (args.base.clone(), args.queries.clone()) else {
+        anyhow::bail!("--base and --queries are required (or --landscape for a rehearsal)");
+    };
+    let (gt_path, k) = (args.groundtruth.clone(), args.k);
+    let eval_set = eval_set_name(&queries_path, args.k);
+    let loaded = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let base = data::load_vectors(&base_path, "--base", "base vectors", metric)?;
+        let queries = data::load_vectors(&queries_path, "--queries", "query vectors", metric)?;
+        data::check_dimensions(&base, &base_path, &queries, &queries_path)?;
+        if k > base.len() {
+            anyhow::bail!(
+                "--k {k} is larger than the {} base vectors in {}: recall@k needs at least k \
+                 vectors to find.",
+                base.len(),
+                base_path.display()
+            );
+        }
+        let truth = gt_path
+            .as_deref()
+            .map(|p| data::load_ground_truth(p, &base, &queries, k))
+            .transpose()?;
+        Ok((base, queries, truth))
+    })
+    .await
+    .context("loading the vectors was interrupted")??;
+    let (base, queries, truth) = loaded;
+    let (base_len, dim, query_len) = (base.len(), base.dim(), queries.len());
+
+    let eval_store = EvalStore::new(Arc::new(ObjectStoreBlobs::new(
+        store.journal_location.clone(),
+    )));
+    let base = Arc::new(base);
+    if let Some(truth) = truth {
+        // The blob seam blocks until the store answers: off the async threads.
+        let (blobs, name, on) = (eval_store.clone(), eval_set.clone(), Arc::clone(&base));
+        tokio::task::spawn_blocking(move || blobs.put_ground_truth(&name, &on, &truth))
+            .await
+            .context("saving the ground truth was interrupted")?
+            .with_context(|| {
+                format!(
+                    "cannot save the ground truth in the store {}",
+                    store.location
+                )
+            })?;
+    }
+    let source = Arc::new(InMemorySource::new());
+    source.insert(index, Arc::clone(&base));
+    let options = EvaluatorOptions {
+        threads: if args.deterministic {
+            1
+        } else {
+            EvaluatorOptions::default().threads
+        },
+        ..EvaluatorOptions::default()
+    };
+    let index_backend = backend(args.backend)?;
+    let space = index_backend
+        .search_space()
+        .context("the backend's search space is invalid")?;
+    let space = match args.space {
+        SpaceArg::Ladder => space,
+        SpaceArg::Fine => fine(&space).context("the fine search space is invalid")?,
+    };
+    let evaluator =
+        HnswEvaluator::with_options(index_backend, source, options).with_store(eval_store);
+    evaluator.add_eval_set(
+        EvalSet::new(eval_set.clone(), queries, args.k, None)
+            .context("the eval set cannot be built")?,
+    );
+    Ok(Measuring {
+        evaluator: Arc::new(evaluator),
+        space,
+        eval_set,
+        what: format!(
+            "{base_len} base vectors × {dim} ({}), {query_len} queries, k={}",
+            metric.as_str(),
+            args.k
+        ),
+        threads: if args.deterministic {
+            "1 thread (deterministic)".to_string()
+        } else {
+            format!("{} threads", options.threads)
+        },
+    })
+}
+
+/// Trials answered from a recorded landscape (`--landscape`): no data, no builds.
+fn rehearsal(args: &TuneArgs, path: &Path) -> anyhow::Result<Measuring> {
+    if !path.exists() {
+        anyhow::bail!(
+            "--landscape {} does not exist. A landscape is a JSON-lines file of recorded \
+             trials, such as the ones under landscapes/.",
+            path.display()
+        );
+    }
+    let landscape = Landscape::load(path)
+        .with_context(|| format!("cannot use the landscape {}", path.display()))?;
+    let space = landscape.space().clone();
+    let what = format!(
+        "rehearsal on the landscape {} ({} configs, {} builds, time scale {})",
+        path.display(),
+        landscape.configs().count(),
+        landscape.build_count(),
+        args.time_scale
+    );
+    Ok(Measuring {
+        evaluator: Arc::new(LandscapeEvaluator::new(
+            Arc::new(landscape),
+            args.time_scale,
+            args.seed ^ std::process::id() as u64,
+        )),
+        space,
+        eval_set: "landscape".into(),
+        what,
+        threads: "no threads (recorded)".into(),
     })
 }
 

@@ -188,11 +188,16 @@ impl TrialLeases for ObjectStoreJournal {
                 return Ok(Claim::Won(holder));
             }
             let end = self.end_key(&holder)?;
+            let latest = self.journal_state(&holder).await?.unwrap_or(holder);
             if self.exists_at(&end).await? {
+                if latest.state == TrialState::Running
+                    && let Some(ended) = self.trial_object(&end).await?
+                {
+                    self.repair_from_end(&ended).await?;
+                }
                 generation += 1;
                 continue;
             }
-            let latest = self.journal_state(&holder).await?.unwrap_or(holder);
             if latest.state != TrialState::Running {
                 generation += 1;
                 continue;

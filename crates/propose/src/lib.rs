@@ -87,10 +87,10 @@ mod epsilon_greedy;
 mod frontier;
 mod grid;
 mod landscape;
-mod rehearsal;
 mod lattice;
 mod noise;
 mod random;
+mod rehearsal;
 mod tpe;
 
 pub use annealing::{Annealing, AnnealingConfig, acceptance_probability};
@@ -103,9 +103,9 @@ pub use epsilon_greedy::{EpsilonGreedy, EpsilonGreedyConfig};
 pub use frontier::{Frontier, FrontierConfig};
 pub use grid::Grid;
 pub use landscape::{AnalyticLandscape, ConfigTruth, Landscape, Replay};
-pub use rehearsal::LandscapeEvaluator;
 pub use noise::{PRIOR_P50_SPREAD, PRIOR_WEIGHT, StudyNoise};
 pub use random::Random;
+pub use rehearsal::LandscapeEvaluator;
 pub use tpe::{MAX_OBSERVED, STARTUP_TRIALS, Tpe};
 
 use std::fmt::Debug;

@@ -75,7 +75,8 @@ impl Evaluator for LandscapeEvaluator {
     fn evaluate(&self, request: &EvalRequest) -> Result<Evaluation, Error> {
         let answer = {
             let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
-            self.landscape.answer(self.seed, &mut built, &request.params)
+            self.landscape
+                .answer(self.seed, &mut built, &request.params)
         };
         let (metrics, build_secs) = answer.ok_or_else(|| {
             Error::invalid(
