@@ -557,6 +557,15 @@ impl Engine<'_> {
                         if let Some(lease) = renewed.lease.as_mut() {
                             lease.expires_at = self.lease_expiry();
                         }
+                        // Each beat also ends other workers' lapsed leases, so a dead
+                        // worker's trial is failed within its expiry plus one beat even
+                        // while every live worker is in a long build.
+                        if let Ok(read) = self.backends.journal.read(&trial.index).await {
+                            let lapsed = read.trials.iter().any(|t| t.lease_lapsed(self.backends.clock.now()));
+                            if lapsed {
+                                let _ = self.end_lapsed_leases(read.trials, &trial.index, observer).await;
+                            }
+                        }
                         match leases.renew(&renewed).await {
                             Ok(()) => trial = renewed,
                             Err(Error::Conflict { .. }) => {

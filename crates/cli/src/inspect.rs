@@ -2,7 +2,11 @@
 //! writes a revision without running a trial: `rollback`.
 
 use anyhow::Context;
-use hnswtune_core::{IndexName, Objective, Promotion, PromotionKind, Trial, TrialState};
+use chrono::{DateTime, Utc};
+use hnswtune_core::{
+    IndexName, LEASE_EXPIRED, Objective, Promotion, PromotionKind, Trial, TrialState,
+};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{IndexArgs, ReportArgs, ReportFormat, RollbackArgs, StatusArgs, check_min_recall};
@@ -102,6 +106,7 @@ pub async fn status(args: StatusArgs, json_out: bool) -> anyhow::Result<()> {
                     "champion": history.last(),
                     "revisions": history.len(),
                     "last_trial": last,
+                    "leases": Leases::of(trials, Utc::now()),
                 })
             })
             .collect();
@@ -159,7 +164,92 @@ pub async fn status(args: StatusArgs, json_out: bool) -> anyhow::Result<()> {
         ]);
     }
     print!("{table}");
+    let now = Utc::now();
+    let mut leases = Table::new([
+        "index",
+        "trial",
+        "worker",
+        "params",
+        "age s",
+        "expires in s",
+    ]);
+    let mut lapsed = 0;
+    let mut recovered = 0;
+    for (index, trials, _) in &rows {
+        let l = Leases::of(trials, now);
+        lapsed += l.lapsed.len();
+        recovered += l.recovered;
+        for t in &l.live {
+            leases.row([
+                index.to_string(),
+                t.trial.clone(),
+                t.worker.clone(),
+                t.params.clone(),
+                format!("{:.0}", t.age_secs),
+                format!("{:.0}", t.expires_in_secs),
+            ]);
+        }
+    }
+    if leases.is_empty() {
+        println!("live leases: none");
+    } else {
+        println!("live leases:");
+        print!("{leases}");
+    }
+    println!(
+        "stale leases recovered (trials failed with \"{LEASE_EXPIRED}\"): {recovered}; \
+         lapsed and not yet recovered: {lapsed} (the next worker to read the journal ends them)"
+    );
     Ok(())
+}
+
+/// A live lease, for `status`.
+#[derive(Debug, Serialize)]
+struct LiveLease {
+    trial: String,
+    worker: String,
+    params: String,
+    age_secs: f64,
+    expires_in_secs: f64,
+}
+
+/// The leases of one index as `status` shows them.
+#[derive(Debug, Serialize)]
+struct Leases {
+    /// Running trials under a lease that has not lapsed.
+    live: Vec<LiveLease>,
+    /// Running trials whose lease lapsed (their worker stopped renewing).
+    lapsed: Vec<String>,
+    /// Trials that failed because their lease lapsed.
+    recovered: usize,
+}
+
+impl Leases {
+    fn of(trials: &[Trial], now: DateTime<Utc>) -> Self {
+        let secs = |d: chrono::TimeDelta| d.num_milliseconds() as f64 / 1000.0;
+        Leases {
+            live: trials
+                .iter()
+                .filter(|t| t.lease_live(now))
+                .filter_map(|t| {
+                    let lease = t.lease.as_ref()?;
+                    Some(LiveLease {
+                        trial: t.id.to_string(),
+                        worker: lease.worker.clone(),
+                        params: t.params.to_string(),
+                        age_secs: secs(now - t.created_at),
+                        expires_in_secs: secs(lease.expires_at - now),
+                    })
+                })
+                .collect(),
+            lapsed: trials
+                .iter()
+                .filter(|t| t.lease_lapsed(now))
+                .map(|t| t.id.to_string())
+                .collect(),
+            recovered: trials.iter().filter(|t| t.lost_its_lease()).count(),
+        }
+    }
 }
 
 /// `hnswtune promotions`.

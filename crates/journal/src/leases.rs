@@ -123,6 +123,16 @@ impl ObjectStoreJournal {
     }
 }
 
+/// True when `holder` was still being measured when `claimer` was created: the
+/// claimer chose its config from a history that did not show the result yet, so the
+/// config counts as taken rather than measured twice in a row. A lapsed lease does not
+/// count (its holder stopped measuring when it stopped renewing).
+fn ended_after_start_of(holder: &Trial, claimer: &Trial) -> bool {
+    holder.id != claimer.id
+        && !holder.lost_its_lease()
+        && holder.finished_at.is_some_and(|f| f > claimer.created_at)
+}
+
 fn lease(trial: &Trial) -> Result<&Lease, Error> {
     trial.lease.as_ref().ok_or_else(|| {
         Error::invalid(
@@ -155,6 +165,9 @@ impl TrialLeases for ObjectStoreJournal {
         let mut generation = match newest {
             None => 1,
             Some((g, t)) if t.state == TrialState::Running => g,
+            Some((_, t)) if ended_after_start_of(t, trial) => {
+                return Ok(Claim::Taken(Box::new(t.clone())));
+            }
             Some((g, _)) => g + 1,
         };
         for _ in 0..MAX_GENERATIONS_PER_CLAIM {
@@ -194,6 +207,11 @@ impl TrialLeases for ObjectStoreJournal {
                     && let Some(ended) = self.trial_object(&end).await?
                 {
                     self.repair_from_end(&ended).await?;
+                    if ended_after_start_of(&ended, trial) {
+                        return Ok(Claim::Taken(Box::new(ended)));
+                    }
+                } else if ended_after_start_of(&latest, trial) {
+                    return Ok(Claim::Taken(Box::new(latest)));
                 }
                 generation += 1;
                 continue;

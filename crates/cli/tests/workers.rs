@@ -1,0 +1,335 @@
+//! Several `hnswtune worker` processes, real OS processes, on one study: first on a
+//! local directory, then (when `HNSWTUNE_TEST_S3_ENDPOINT` is set, as `.ci/run` does)
+//! on one S3 bucket. They rehearse on a recorded landscape, so a trial takes
+//! milliseconds. Then one worker is killed with SIGKILL at random points, 20 times.
+
+#![cfg(unix)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hnswtune_core::{IndexName, PromotionKind, PromotionRegistry, Trial, TrialJournal, TrialState};
+use hnswtune_journal::object_store::aws::AmazonS3Builder;
+use hnswtune_journal::{ObjectStoreJournal, ObjectStorePromotions, StoreLocation};
+use rand::{Rng, SeedableRng};
+
+const MIN_RECALL: f64 = 0.95;
+
+fn landscape() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../landscapes/minilm-20k-default.jsonl")
+}
+
+/// Where the study lives: the `--store` text, and the environment a process needs.
+#[derive(Clone)]
+struct Target {
+    store: String,
+    env: Vec<(String, String)>,
+}
+
+impl Target {
+    fn local(dir: &Path) -> Self {
+        Target {
+            store: dir.display().to_string(),
+            env: Vec::new(),
+        }
+    }
+
+    /// A fresh prefix in the test bucket, or `None` when no S3 endpoint is configured.
+    fn s3(name: &str) -> Option<Self> {
+        let Ok(endpoint) = std::env::var("HNSWTUNE_TEST_S3_ENDPOINT") else {
+            assert!(
+                std::env::var_os("HNSWTUNE_TEST_S3_REQUIRED").is_none(),
+                "HNSWTUNE_TEST_S3_REQUIRED is set but HNSWTUNE_TEST_S3_ENDPOINT is not"
+            );
+            eprintln!("skipped: set HNSWTUNE_TEST_S3_ENDPOINT to run the workers on S3");
+            return None;
+        };
+        let bucket =
+            std::env::var("HNSWTUNE_TEST_S3_BUCKET").unwrap_or_else(|_| "hnswtune-test".into());
+        let prefix = format!("workers/{name}-{}", hnswtune_core::TrialId::new());
+        Some(Target {
+            store: format!("s3://{bucket}/{prefix}"),
+            env: [
+                ("AWS_ENDPOINT", endpoint.as_str()),
+                ("AWS_ALLOW_HTTP", "true"),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        })
+    }
+
+    fn location(&self) -> StoreLocation {
+        let Some(rest) = self.store.strip_prefix("s3://") else {
+            return StoreLocation::local(&self.store, false).unwrap();
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap();
+        let var = |k: &str| self.env.iter().find(|(n, _)| n == k).unwrap().1.clone();
+        let store = AmazonS3Builder::new()
+            .with_endpoint(var("AWS_ENDPOINT"))
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(bucket)
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .build()
+            .unwrap();
+        StoreLocation::new(std::sync::Arc::new(store), prefix)
+    }
+
+    fn worker(&self, id: &str, extra: &[&str]) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hnswtune"));
+        cmd.args([
+            "worker",
+            "--json",
+            "--store",
+            &self.store,
+            "--index",
+            "shared",
+        ])
+        .arg("--landscape")
+        .arg(landscape())
+        .args(["--worker-id", id, "--min-recall", "0.95"])
+        .args(extra)
+        .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        cmd.spawn().expect("start a worker")
+    }
+}
+
+fn index() -> IndexName {
+    IndexName::new("shared").unwrap()
+}
+
+async fn journal_of(target: &Target) -> (Vec<Trial>, usize) {
+    let journal = ObjectStoreJournal::open(target.location()).unwrap();
+    let read = journal.read(&index()).await.unwrap();
+    (read.trials.into_vec(), read.report.skipped.len())
+}
+
+/// When a trial's evaluation ended at the latest: its finish, or for a trial whose
+/// lease lapsed (its worker was killed), the lease's expiry, since a holder that does
+/// not renew is not measuring any more (its result would be refused).
+fn measured_until(t: &Trial) -> chrono::DateTime<chrono::Utc> {
+    let finished = t.finished_at.unwrap();
+    match &t.lease {
+        Some(lease) if t.lost_its_lease() => finished.min(lease.expires_at),
+        _ => finished,
+    }
+}
+
+/// No two trials of one config overlap in time.
+fn assert_no_config_twice_at_once(trials: &[Trial]) {
+    let mut by_config: BTreeMap<String, Vec<&Trial>> = BTreeMap::new();
+    for t in trials {
+        by_config.entry(t.params.to_string()).or_default().push(t);
+    }
+    for (config, list) in by_config {
+        for (i, a) in list.iter().enumerate() {
+            for b in &list[i + 1..] {
+                let (a_end, b_end) = (measured_until(a), measured_until(b));
+                assert!(
+                    a_end <= b.created_at || b_end <= a.created_at,
+                    "{config} was evaluated by {} and {} at the same time",
+                    a.worker,
+                    b.worker
+                );
+            }
+        }
+    }
+}
+
+/// The chain is linear and every promoted champion meets the floor.
+async fn assert_champions(target: &Target) {
+    let registry = ObjectStorePromotions::open(target.location()).unwrap();
+    let history = registry.history(&index()).await.unwrap();
+    assert!(!history.is_empty(), "some champion was promoted");
+    for (i, p) in history.iter().enumerate() {
+        assert_eq!(p.revision, i as u64 + 1, "revisions are 1..=n with no gap");
+        if p.kind == PromotionKind::Promote {
+            let recall = p.metrics.as_ref().unwrap().recall;
+            assert!(
+                recall >= MIN_RECALL,
+                "revision {} has recall {recall}",
+                p.revision
+            );
+        }
+    }
+}
+
+/// 4 workers × 10 trials with the Random strategy (which never converges, so each runs
+/// its whole budget); all start at once with the same seed, so without leases they
+/// would propose the same configs at the same moments.
+async fn four_workers(target: Target) {
+    let children: Vec<Child> = (0..4)
+        .map(|w| {
+            target.worker(
+                &format!("w{w}"),
+                &[
+                    "--strategy",
+                    "random",
+                    "--budget",
+                    "10",
+                    "--time-scale",
+                    "0.002",
+                ],
+            )
+        })
+        .collect();
+    let mut ran = BTreeSet::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "a worker failed: {stderr}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for t in report["trials_run"].as_array().unwrap() {
+            ran.insert(t["id"].as_str().unwrap().to_owned());
+        }
+    }
+    let (trials, skipped) = journal_of(&target).await;
+    assert_eq!(skipped, 0);
+    assert_eq!(ran.len(), 40, "the workers ran 40 trials together");
+    let recorded: BTreeSet<String> = trials.iter().map(|t| t.id.to_string()).collect();
+    assert_eq!(recorded, ran, "no trial is lost and none is invented");
+    assert!(
+        trials
+            .iter()
+            .all(|t| matches!(t.state, TrialState::Complete | TrialState::Failed { .. })),
+        "every lease ended complete or failed"
+    );
+    assert!(trials.iter().all(|t| t.lease.is_some()));
+    assert_no_config_twice_at_once(&trials);
+    assert_champions(&target).await;
+}
+
+#[tokio::test]
+async fn four_worker_processes_share_one_local_study() {
+    let dir = tempfile::tempdir().unwrap();
+    four_workers(Target::local(&dir.path().join("study"))).await;
+}
+
+#[tokio::test]
+async fn four_worker_processes_share_one_s3_study() {
+    if let Some(target) = Target::s3("four") {
+        four_workers(target).await;
+    }
+}
+
+/// A worker is killed with SIGKILL at a random moment 20 times (during appends,
+/// promotions, evaluations and snapshot writes: segments are 4 entries long), and
+/// restarted under the same id; two other workers run throughout. Afterwards the
+/// journal loads with no partial entry, every trial that was ever seen complete is
+/// still complete, and no trial is left running once its lease has lapsed.
+#[tokio::test]
+async fn sigkill_at_random_points_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(&dir.path().join("study"));
+    let common = [
+        "--strategy",
+        "random",
+        "--lease-secs",
+        "3",
+        "--snapshot-every",
+        "4",
+        "--time-scale",
+        "0.01",
+    ];
+    let mut survivors: Vec<Child> = (0..2)
+        .map(|w| {
+            target.worker(
+                &format!("survivor{w}"),
+                &[&common[..], &["--time", "60s"]].concat(),
+            )
+        })
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut seen_complete: BTreeSet<String> = BTreeSet::new();
+    let started = Instant::now();
+    for kill in 0..20 {
+        // Half the victims restart under one id (they resume their own lease when it is
+        // still live), half under a new one (their lease must be recovered).
+        let id = if kill % 2 == 0 {
+            "victim".to_owned()
+        } else {
+            format!("victim{kill}")
+        };
+        let mut victim = target.worker(&id, &common);
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(50..900))).await;
+        victim.kill().unwrap();
+        victim.wait().unwrap();
+        let (trials, skipped) = journal_of(&target).await;
+        assert_eq!(skipped, 0, "kill {kill} left a partial entry");
+        for t in &trials {
+            if t.is_complete() {
+                seen_complete.insert(t.id.to_string());
+            }
+        }
+    }
+    // Give the survivors the lease expiry plus a heartbeat to end the last lease.
+    tokio::time::sleep(Duration::from_secs(3 + 1 + 1)).await;
+    let (trials, skipped) = journal_of(&target).await;
+    for child in &mut survivors {
+        // SIGTERM: the survivors finish their trial and stop.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+    }
+    for child in survivors {
+        let out = child.wait_with_output().unwrap();
+        let code = out.status.code();
+        assert!(
+            matches!(code, Some(0) | Some(130)),
+            "a survivor ended with {code:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(skipped, 0);
+    let by_id: BTreeMap<String, &Trial> = trials.iter().map(|t| (t.id.to_string(), t)).collect();
+    for id in &seen_complete {
+        assert!(
+            by_id.get(id).is_some_and(|t| t.is_complete()),
+            "completed trial {id} was lost"
+        );
+    }
+    let now = chrono::Utc::now();
+    let zombies: Vec<_> = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Running && !t.lease_live(now))
+        .map(|t| (t.id, t.worker.clone()))
+        .collect();
+    assert!(
+        zombies.is_empty(),
+        "zombies after {:?}: {zombies:?}",
+        started.elapsed()
+    );
+    let recovered = trials
+        .iter()
+        .filter(|t| t.lost_its_lease())
+        .collect::<Vec<_>>();
+    for t in &recovered {
+        let lease = t.lease.as_ref().unwrap();
+        let late = t.finished_at.unwrap() - lease.expires_at;
+        assert!(
+            late <= chrono::Duration::milliseconds(1000 + 1500),
+            "trial {} was recovered {late} after its lease lapsed",
+            t.id
+        );
+    }
+    assert!(!recovered.is_empty(), "some kill left a lease to recover");
+    assert_no_config_twice_at_once(
+        &trials
+            .iter()
+            .filter(|t| t.finished_at.is_some())
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    assert_champions(&target).await;
+}
