@@ -40,5 +40,7 @@ curl -fsS -o /dev/null -X PUT "${endpoint}/${bucket}"
 
 echo "moto_server (pid ${moto_pid}) on ${endpoint}, bucket ${bucket}"
 # REQUIRED: a test that cannot reach the endpoint fails instead of skipping.
-HNSWTUNE_TEST_S3_REQUIRED=1 HNSWTUNE_TEST_S3_ENDPOINT="$endpoint" HNSWTUNE_TEST_S3_BUCKET="$bucket" \
-  cargo test -p hnswtune-journal --test s3
+export HNSWTUNE_TEST_S3_REQUIRED=1 HNSWTUNE_TEST_S3_ENDPOINT="$endpoint" HNSWTUNE_TEST_S3_BUCKET="$bucket"
+cargo test -p hnswtune-journal --test s3
+# Several worker processes on one bucket, and a store outage in the middle of a run.
+cargo test -p hnswtune-cli --test workers -- s3 outage

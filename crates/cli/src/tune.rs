@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hnswtune_agent::rules::KeepReason;
-use hnswtune_agent::{AgentConfig, Backends, IndexSettings, StudyBudget, StudyEvent};
+use hnswtune_agent::{AgentConfig, AgentError, Backends, IndexSettings, StudyBudget, StudyEvent};
 use hnswtune_core::{
     BuildKind, EF_CONSTRUCTION, EF_SEARCH, Evaluator, IndexName, Objective, ParamKind, ParamSpec,
     Promotion, SearchSpace, SpaceError, Trial, TrialState, pareto_front,
@@ -49,6 +49,21 @@ fn backend(arg: BackendArg) -> anyhow::Result<Arc<dyn IndexBackend>> {
         BackendArg::Usearch => anyhow::bail!(
             "this hnswtune was built without usearch; rebuild with `cargo install hnswtune-cli --features usearch` (needs a C++ compiler)"
         ),
+    }
+}
+
+/// How long a worker waits after a store outage outlasted the agent's retries; it
+/// doubles up to [`MAX_OUTAGE_WAIT`] while the outage lasts.
+const FIRST_OUTAGE_WAIT: Duration = Duration::from_secs(1);
+const MAX_OUTAGE_WAIT: Duration = Duration::from_secs(60);
+
+/// True when `e` says the store could not be reached (after the agent's retries),
+/// rather than that something is wrong with the study.
+fn store_outage(e: &AgentError) -> bool {
+    match e {
+        AgentError::Store { .. } => true,
+        AgentError::Core(core) => core.is_transient(),
+        _ => false,
     }
 }
 
@@ -452,6 +467,7 @@ pub async fn run(args: TuneArgs, mode: Mode, json_out: bool) -> anyhow::Result<E
     let started = Instant::now();
     let mut ending = Ending::Budget;
     let mut converged = None;
+    let mut outage_wait = FIRST_OUTAGE_WAIT;
     while ran.len() < budget {
         if stop_requested {
             ending = Ending::Stopped;
@@ -488,6 +504,25 @@ pub async fn run(args: TuneArgs, mode: Mode, json_out: bool) -> anyhow::Result<E
             ending = Ending::Abandoned;
             break;
         };
+        let result = match result {
+            // A worker outlives a store outage: it says so, waits and goes on. Nothing
+            // recorded is at risk (entries are create-only), and a trial whose end could
+            // not be recorded keeps its lease until it lapses and is recovered.
+            Err(e) if mode == Mode::Worker && !stop_requested && store_outage(&e) => {
+                progress.say(&format!(
+                    "      store unavailable ({e}); retrying in {} s",
+                    outage_wait.as_secs()
+                ));
+                tokio::select! {
+                    () = tokio::time::sleep(outage_wait) => {}
+                    Some(()) = interrupts.recv() => stop_requested = true,
+                }
+                outage_wait = (outage_wait * 2).min(MAX_OUTAGE_WAIT);
+                continue;
+            }
+            other => other,
+        };
+        outage_wait = FIRST_OUTAGE_WAIT;
         let report = result
             .map_err(|e| {
                 progress.finish();
@@ -527,8 +562,30 @@ pub async fn run(args: TuneArgs, mode: Mode, json_out: bool) -> anyhow::Result<E
         ran.push(abandoned);
     }
 
-    let all = store.trials(&index).await?;
-    let champion = store.history(&index).await?.pop();
+    // The closing reads: a worker waits out a store outage here too.
+    let patience = if mode == Mode::Worker { 8 } else { 1 };
+    let mut wait = FIRST_OUTAGE_WAIT;
+    let mut attempt = 1;
+    let (all, champion) = loop {
+        let read = async {
+            let all = store.trials(&index).await?;
+            let champion = store.history(&index).await?.pop();
+            anyhow::Ok((all, champion))
+        };
+        match read.await {
+            Ok(read) => break read,
+            Err(e) if attempt < patience => {
+                progress.say(&format!(
+                    "      store unavailable ({e}); retrying in {} s",
+                    wait.as_secs()
+                ));
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(MAX_OUTAGE_WAIT);
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let dataset = last_report
         .as_ref()
         .map(|r| r.dataset.clone())

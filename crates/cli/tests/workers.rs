@@ -239,7 +239,7 @@ async fn sigkill_at_random_points_loses_nothing() {
         "--snapshot-every",
         "4",
         "--time-scale",
-        "0.01",
+        "0.02",
     ];
     let mut survivors: Vec<Child> = (0..2)
         .map(|w| {
@@ -261,7 +261,7 @@ async fn sigkill_at_random_points_loses_nothing() {
             format!("victim{kill}")
         };
         let mut victim = target.worker(&id, &common);
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(50..900))).await;
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(300..1500))).await;
         victim.kill().unwrap();
         victim.wait().unwrap();
         let (trials, skipped) = journal_of(&target).await;
@@ -332,4 +332,150 @@ async fn sigkill_at_random_points_loses_nothing() {
             .collect::<Vec<_>>(),
     );
     assert_champions(&target).await;
+}
+
+/// A TCP proxy in front of the S3 server that can be taken down (new connections are
+/// closed at once and open ones are cut) and brought back, on the same port.
+struct Proxy {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    fn start(upstream: String) -> Proxy {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let flag = up.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !flag.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let flag = flag.clone();
+                    from.set_read_timeout(Some(Duration::from_millis(50)))
+                        .unwrap();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        loop {
+                            if !flag.load(Ordering::SeqCst) {
+                                let _ = to.shutdown(std::net::Shutdown::Both);
+                                return;
+                            }
+                            match from.read(&mut buf) {
+                                Ok(0) => {
+                                    let _ = to.shutdown(std::net::Shutdown::Write);
+                                    return;
+                                }
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(e)
+                                    if matches!(
+                                        e.kind(),
+                                        std::io::ErrorKind::WouldBlock
+                                            | std::io::ErrorKind::TimedOut
+                                    ) => {}
+                                Err(_) => return,
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Proxy { port, up }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The S3 server becomes unreachable for 12 s in the middle of a run: the workers
+/// report it, back off, resume, and finish their budgets; nothing recorded before the
+/// outage is lost, and no trial is left running.
+#[tokio::test]
+async fn workers_ride_out_a_store_outage() {
+    let Some(direct) = Target::s3("outage") else {
+        return;
+    };
+    let endpoint = direct
+        .env
+        .iter()
+        .find(|(k, _)| k == "AWS_ENDPOINT")
+        .unwrap()
+        .1
+        .clone();
+    let upstream = endpoint.trim_start_matches("http://").to_owned();
+    let proxy = Proxy::start(upstream);
+    let mut target = direct.clone();
+    for (k, v) in &mut target.env {
+        if k == "AWS_ENDPOINT" {
+            *v = format!("http://127.0.0.1:{}", proxy.port);
+        }
+    }
+    let children: Vec<Child> = (0..2)
+        .map(|w| {
+            target.worker(
+                &format!("o{w}"),
+                &[
+                    "--strategy",
+                    "random",
+                    "--budget",
+                    "12",
+                    "--time-scale",
+                    "0.01",
+                    "--lease-secs",
+                    "3",
+                ],
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Read through the direct endpoint: what was recorded before the outage.
+    let (before, _) = journal_of(&direct).await;
+    proxy.set_up(false);
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    proxy.set_up(true);
+    let mut reported = false;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "a worker failed: {stdout} {stderr}");
+        reported |= stderr.contains("store call failed") || stdout.contains("store unavailable");
+    }
+    assert!(reported, "the outage was reported");
+    let (after, skipped) = journal_of(&direct).await;
+    assert_eq!(skipped, 0);
+    for t in before.iter().filter(|t| t.is_complete()) {
+        assert!(
+            after.iter().any(|a| a.id == t.id && a.is_complete()),
+            "lost {}",
+            t.id
+        );
+    }
+    assert!(after.iter().filter(|t| t.is_complete()).count() >= 24 - 2);
+    let now = chrono::Utc::now();
+    assert!(
+        after
+            .iter()
+            .all(|t| t.state != TrialState::Running || t.lease_live(now)),
+        "no zombie"
+    );
 }

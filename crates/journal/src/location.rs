@@ -257,8 +257,18 @@ impl fmt::Display for StoreUrl {
 
 #[cfg(feature = "s3")]
 fn s3_store(url: &str, bucket: &str) -> Result<Arc<dyn ObjectStore>, Error> {
+    // The client's own retries are kept short (3 retries within 30 s instead of 10
+    // within 3 minutes): the agent retries every journal call with its own backoff and
+    // reports each retry, so an outage is reported within seconds, not absorbed for
+    // minutes.
+    let retry = object_store::RetryConfig {
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(30),
+        ..object_store::RetryConfig::default()
+    };
     let store = object_store::aws::AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
+        .with_retry(retry)
         .build()
         .map_err(|e| Error::invalid("store location", format!("{url:?}: {e}")))?;
     Ok(Arc::new(store))
