@@ -353,7 +353,7 @@ impl Engine<'_> {
                         params: holder.params.clone(),
                         holder: holder_name,
                     });
-                    proposable.push(*holder);
+                    proposable.push(holder);
                     claim_attempts += 1;
                     if claim_attempts >= CLAIM_ATTEMPTS {
                         info!("every config the proposer offers is held by another worker");

@@ -25,7 +25,7 @@ pub enum Claim {
     /// recorded in the journal.
     Won(Trial),
     /// Another worker holds a live lease on the config: its running trial.
-    Taken(Box<Trial>),
+    Taken(Trial),
 }
 
 /// Claims, renewals and ends of leases, recorded through the journal.

@@ -166,7 +166,7 @@ impl TrialLeases for ObjectStoreJournal {
             None => 1,
             Some((g, t)) if t.state == TrialState::Running => g,
             Some((_, t)) if ended_after_start_of(t, trial) => {
-                return Ok(Claim::Taken(Box::new(t.clone())));
+                return Ok(Claim::Taken(t.clone()));
             }
             Some((g, _)) => g + 1,
         };
@@ -208,10 +208,10 @@ impl TrialLeases for ObjectStoreJournal {
                 {
                     self.repair_from_end(&ended).await?;
                     if ended_after_start_of(&ended, trial) {
-                        return Ok(Claim::Taken(Box::new(ended)));
+                        return Ok(Claim::Taken(ended));
                     }
                 } else if ended_after_start_of(&latest, trial) {
-                    return Ok(Claim::Taken(Box::new(latest)));
+                    return Ok(Claim::Taken(latest));
                 }
                 generation += 1;
                 continue;
@@ -221,7 +221,7 @@ impl TrialLeases for ObjectStoreJournal {
                 continue;
             }
             if latest.lease_live(now) {
-                return Ok(Claim::Taken(Box::new(latest)));
+                return Ok(Claim::Taken(latest));
             }
             match self.expire(&latest, LEASE_EXPIRED).await {
                 Ok(_) | Err(Error::Conflict { .. }) => generation += 1,

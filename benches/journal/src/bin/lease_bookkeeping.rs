@@ -167,12 +167,10 @@ async fn worker(
     Ok(())
 }
 
-fn base_store(
-    target: &str,
-) -> std::result::Result<
-    (Arc<dyn ObjectStore>, Option<tempfile::TempDir>),
-    Box<dyn std::error::Error>,
-> {
+/// A store to run on, and the directory that holds it (for `local`).
+type Target = (Arc<dyn ObjectStore>, Option<tempfile::TempDir>);
+
+fn base_store(target: &str) -> std::result::Result<Target, Box<dyn std::error::Error>> {
     match target {
         "memory" => Ok((StoreLocation::in_memory().store, None)),
         "local" => {
