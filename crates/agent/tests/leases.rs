@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -15,21 +15,6 @@ use hnswtune_core::{
 };
 use hnswtune_journal::{ObjectStoreJournal, ObjectStorePromotions, StoreLocation};
 use hnswtune_testkit::fakes::{EvalGate, FakeEvaluator, fingerprint};
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<StudyEvent>>);
-
-impl hnswtune_agent::Observer for Recorder {
-    fn on_event(&self, event: &StudyEvent) {
-        self.0.lock().unwrap().push(event.clone());
-    }
-}
-
-impl Recorder {
-    fn count(&self, pick: impl Fn(&StudyEvent) -> bool) -> usize {
-        self.0.lock().unwrap().iter().filter(|e| pick(e)).count()
-    }
-}
 
 /// One worker's view of a shared store: its own journal handle (leases included),
 /// its own registry handle, its own evaluator.
@@ -64,6 +49,14 @@ fn held(journal_index: &str, holder: &str, secs: i64) -> Trial {
     .leased(holder, Utc::now() + chrono::Duration::seconds(secs), 20);
     t.worker = holder.into();
     t
+}
+
+/// `trial` claimed in `journal`, as the first claim of its config.
+async fn claimed(journal: &ObjectStoreJournal, trial: Trial) -> Trial {
+    match journal.claim(&trial, Utc::now()).await.unwrap() {
+        Claim::Won(t) => t,
+        Claim::Taken(t) => panic!("the first claim wins, yet {} holds it", t.id),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -113,9 +106,7 @@ async fn a_dead_workers_lease_is_ended_and_its_config_proposed_again() {
     let location = StoreLocation::in_memory();
     let (journal, backends) = worker(&location, FakeEvaluator::new());
     let dead = held("crash", "dead-worker", -5);
-    let Claim::Won(dead) = journal.claim(&dead, Utc::now()).await.unwrap() else {
-        panic!("the first claim wins");
-    };
+    let dead = claimed(&journal, dead).await;
     let settings = settings("crash", vec![cfg(100, 40), cfg(100, 60)]);
     let recorder = Recorder::default();
     let report = tune(
@@ -149,9 +140,7 @@ async fn a_restarted_worker_resumes_its_own_live_lease() {
     let location = StoreLocation::in_memory();
     let (journal, backends) = worker(&location, FakeEvaluator::new());
     let mine = held("resume", "me", 50);
-    let Claim::Won(mine) = journal.claim(&mine, Utc::now()).await.unwrap() else {
-        panic!("the first claim wins");
-    };
+    let mine = claimed(&journal, mine).await;
     let settings = settings("resume", vec![cfg(100, 60)]);
     let recorder = Recorder::default();
     let report = tune(

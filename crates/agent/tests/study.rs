@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use common::*;
 use hnswtune_agent::{
@@ -12,21 +12,6 @@ use hnswtune_agent::{
 use hnswtune_core::{AbComparison, EF_SEARCH, Objective, RECALL_TIE_EPSILON, TriggerReason};
 use hnswtune_testkit::fakes::{FakeEvaluator, analytic_metrics};
 use proptest::prelude::*;
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<StudyEvent>>);
-
-impl hnswtune_agent::Observer for Recorder {
-    fn on_event(&self, event: &StudyEvent) {
-        self.0.lock().unwrap().push(event.clone());
-    }
-}
-
-impl Recorder {
-    fn events(&self) -> Vec<StudyEvent> {
-        self.0.lock().unwrap().clone()
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_study_reports_its_trials_the_champion_and_the_front() {

@@ -254,22 +254,14 @@ impl ObjectStoreJournal {
     /// The key of the end object of `trial`'s lease (see the `leases` module): the
     /// documented layout, for tools and fault-injection tests. `None` without a lease.
     pub fn lease_end_key(&self, trial: &Trial) -> Option<Path> {
-        let generation = trial.lease.as_ref()?.generation;
-        Some(self.layout.lease_end(
-            &trial.index,
-            &crate::keys::config_digest(&trial.params.to_string()),
-            generation,
-        ))
+        let (digest, generation) = lease_parts(trial)?;
+        Some(self.layout.lease_end(&trial.index, &digest, generation))
     }
 
     /// The key of the claim object of `trial`'s lease; `None` without a lease.
     pub fn lease_claim_key(&self, trial: &Trial) -> Option<Path> {
-        let generation = trial.lease.as_ref()?.generation;
-        Some(self.layout.lease_claim(
-            &trial.index,
-            &crate::keys::config_digest(&trial.params.to_string()),
-            generation,
-        ))
+        let (digest, generation) = lease_parts(trial)?;
+        Some(self.layout.lease_claim(&trial.index, &digest, generation))
     }
 
     /// Brings this handle's cache of `index` up to date and reports what that took,
@@ -659,6 +651,15 @@ impl ObjectStoreJournal {
             Err(e) => Err(from_store("head", &key, e)),
         }
     }
+}
+
+/// The config digest and lease generation that name `trial`'s lease objects.
+fn lease_parts(trial: &Trial) -> Option<(String, u64)> {
+    let generation = trial.lease.as_ref()?.generation;
+    Some((
+        crate::keys::config_digest(&trial.params.to_string()),
+        generation,
+    ))
 }
 
 enum Fetched {

@@ -111,3 +111,25 @@ pub async fn wait_until_every(
         tokio::time::sleep(poll).await;
     }
 }
+
+/// Keeps every study event, for assertions.
+#[derive(Default)]
+pub struct Recorder(std::sync::Mutex<Vec<hnswtune_agent::StudyEvent>>);
+
+impl hnswtune_agent::Observer for Recorder {
+    fn on_event(&self, event: &hnswtune_agent::StudyEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+impl Recorder {
+    /// Every event so far.
+    pub fn events(&self) -> Vec<hnswtune_agent::StudyEvent> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// How many events `pick` accepts.
+    pub fn count(&self, pick: impl Fn(&hnswtune_agent::StudyEvent) -> bool) -> usize {
+        self.0.lock().unwrap().iter().filter(|e| pick(e)).count()
+    }
+}
