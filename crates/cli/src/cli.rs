@@ -229,6 +229,12 @@ pub struct TuneArgs {
     /// Where the journal and the promotions live, and which index.
     #[command(flatten)]
     pub target: IndexArgs,
+
+    /// `worker` only: another index of the store to take turns with (repeat the flag).
+    /// Every index is tuned on the same --base and --queries (or --landscape); the
+    /// worker runs one trial at a time, index after index, until each has converged.
+    #[arg(long, value_name = "NAME")]
+    pub also_index: Vec<String>,
 }
 
 /// Output format of `report`.
@@ -394,7 +400,7 @@ mod tests {
             panic!("not tune")
         };
         assert_eq!((t.lease_secs, t.snapshot_every), (60, 1000));
-        assert!(t.worker_id.is_none() && t.landscape.is_none());
+        assert!(t.worker_id.is_none() && t.landscape.is_none() && t.also_index.is_empty());
         assert_eq!(t.k, 10);
         assert_eq!(t.min_recall, 0.95);
         assert_eq!(t.strategy, StrategyArg::Frontier);

@@ -9,6 +9,7 @@
 //! command again resumes: proposals, the champion and the Pareto front are all derived
 //! from the journal.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -18,8 +19,8 @@ use anyhow::Context;
 use hnswtune_agent::rules::KeepReason;
 use hnswtune_agent::{AgentConfig, AgentError, Backends, IndexSettings, StudyBudget, StudyEvent};
 use hnswtune_core::{
-    BuildKind, EF_CONSTRUCTION, EF_SEARCH, Evaluator, IndexName, Objective, ParamKind, ParamSpec,
-    Promotion, SearchSpace, SpaceError, Trial, TrialState, pareto_front,
+    BuildKind, DatasetFingerprint, EF_CONSTRUCTION, EF_SEARCH, Evaluator, IndexName, Objective,
+    ParamKind, ParamSpec, Promotion, SearchSpace, SpaceError, Trial, TrialState, pareto_front,
 };
 use hnswtune_harness::backend::instant::InstantDistance;
 use hnswtune_harness::{
@@ -381,27 +382,43 @@ pub async fn run(args: TuneArgs, mode: Mode, json_out: bool) -> anyhow::Result<E
         (None, Some(_), _) | (None, None, Mode::Worker) => usize::MAX,
         (None, None, Mode::Tune) => DEFAULT_TUNE_BUDGET,
     };
-    let index = index_name(&args.target.index)?;
+    let mut indexes = vec![index_name(&args.target.index)?];
+    if !args.also_index.is_empty() && mode == Mode::Tune {
+        anyhow::bail!(
+            "--also-index is for `hnswtune worker`, which takes turns between several \
+             indexes; `tune` studies one index: run it once per index."
+        );
+    }
+    for name in &args.also_index {
+        let name = index_name(name)?;
+        if !indexes.contains(&name) {
+            indexes.push(name);
+        }
+    }
     let options = JournalOptions::default().with_snapshot_every(args.snapshot_every);
     let store = Store::open_with(&args.target.store, options)?;
-    let earlier = store.trials(&index).await?;
-    let earlier_champion = store.history(&index).await?.pop();
     let worker_id = args.worker_id.clone().unwrap_or_else(default_worker_id);
 
     let measuring = match &args.landscape {
         Some(path) => rehearsal(&args, path)?,
-        None => real_data(&args, &store, &index).await?,
+        None => real_data(&args, &store, &indexes).await?,
     };
     let objective = Objective::new(args.min_recall)?;
-    let mut settings = IndexSettings::new(
-        index.clone(),
-        measuring.eval_set.clone(),
-        strategy::proposer(args.strategy, args.seed),
-    )
-    .with_objective(objective.clone())
-    .with_space(measuring.space.clone());
-    settings.build_seed = args.seed;
-    settings.deterministic = args.deterministic;
+    let studies: Vec<IndexSettings> = indexes
+        .iter()
+        .map(|index| {
+            let mut settings = IndexSettings::new(
+                index.clone(),
+                measuring.eval_set.clone(),
+                strategy::proposer(args.strategy, args.seed),
+            )
+            .with_objective(objective.clone())
+            .with_space(measuring.space.clone());
+            settings.build_seed = args.seed;
+            settings.deterministic = args.deterministic;
+            settings
+        })
+        .collect();
     let config = AgentConfig {
         min_recall: args.min_recall,
         agent_id: worker_id.clone(),
@@ -416,9 +433,11 @@ pub async fn run(args: TuneArgs, mode: Mode, json_out: bool) -> anyhow::Result<E
     .with_leases(store.journal.clone());
 
     if !json_out {
+        let names: Vec<&str> = indexes.iter().map(IndexName::as_str).collect();
         println!(
-            "tuning index {index}: {}, min recall {}, strategy {}, backend {}, builds on {}, \
+            "tuning index {}: {}, min recall {}, strategy {}, backend {}, builds on {}, \
              budget {}",
+            names.join(", "),
             measuring.what,
             args.min_recall,
             args.strategy.as_str(),
@@ -437,20 +456,29 @@ pub async fn run(args: TuneArgs, mode: Mode, json_out: bool) -> anyhow::Result<E
                 config.heartbeat().as_secs()
             );
         }
-        let counts = crate::inspect::Counts::of(&earlier);
-        if earlier.is_empty() {
-            println!("journal: {} (new study)", store.location);
-        } else {
-            println!(
-                "journal: {} (resuming: {} earlier trials, {} complete{})",
-                store.location,
-                counts.trials,
-                counts.complete,
-                earlier_champion.as_ref().map_or(String::new(), |p| format!(
-                    ", champion revision {} {}",
-                    p.revision, p.params
-                ))
-            );
+        for index in &indexes {
+            let earlier = store.trials(index).await?;
+            let earlier_champion = store.history(index).await?.pop();
+            let of = if indexes.len() > 1 {
+                format!(" index {index}:")
+            } else {
+                String::new()
+            };
+            let counts = crate::inspect::Counts::of(&earlier);
+            if earlier.is_empty() {
+                println!("journal:{of} {} (new study)", store.location);
+            } else {
+                println!(
+                    "journal:{of} {} (resuming: {} earlier trials, {} complete{})",
+                    store.location,
+                    counts.trials,
+                    counts.complete,
+                    earlier_champion.as_ref().map_or(String::new(), |p| format!(
+                        ", champion revision {} {}",
+                        p.revision, p.params
+                    ))
+                );
+            }
         }
     }
 
@@ -463,11 +491,13 @@ pub async fn run(args: TuneArgs, mode: Mode, json_out: bool) -> anyhow::Result<E
     let mut stop_requested = false;
     let mut ran: Vec<Trial> = Vec::new();
     let mut promotions: Vec<Promotion> = Vec::new();
-    let mut last_report = None;
+    let mut datasets: HashMap<IndexName, DatasetFingerprint> = HashMap::new();
     let started = Instant::now();
     let mut ending = Ending::Budget;
-    let mut converged = None;
+    // Per index: why its study ended, when it did (converged or exhausted).
+    let mut done: HashMap<IndexName, (Ending, Option<Convergence>)> = HashMap::new();
     let mut outage_wait = FIRST_OUTAGE_WAIT;
+    let mut turn = 0usize;
     while ran.len() < budget {
         if stop_requested {
             ending = Ending::Stopped;
@@ -477,10 +507,25 @@ pub async fn run(args: TuneArgs, mode: Mode, json_out: bool) -> anyhow::Result<E
             ending = Ending::Time;
             break;
         }
+        // Take turns between the indexes whose study has not ended.
+        let active: Vec<&IndexSettings> = studies
+            .iter()
+            .filter(|s| !done.contains_key(&s.index))
+            .collect();
+        let Some(settings) = active.get(turn % active.len().max(1)).copied() else {
+            ending = if done.values().all(|(e, _)| *e == Ending::Exhausted) {
+                Ending::Exhausted
+            } else {
+                Ending::Converged
+            };
+            break;
+        };
+        turn += 1;
+        let index = &settings.index;
         let study = hnswtune_agent::tune(
             &config,
             &backends,
-            &settings,
+            settings,
             StudyBudget::trials(1),
             &observer,
         );
@@ -531,21 +576,22 @@ pub async fn run(args: TuneArgs, mode: Mode, json_out: bool) -> anyhow::Result<E
             .with_context(|| format!("the study of index {index} stopped"))?;
         ran.extend(report.trials.iter().cloned());
         promotions.extend(report.promotions.iter().cloned());
-        let exhausted = report.exhausted;
-        let study_converged = report.converged.clone();
-        last_report = Some(report);
-        if exhausted {
-            ending = Ending::Exhausted;
-            break;
-        }
-        if study_converged.is_some() {
-            converged = study_converged;
-            ending = Ending::Converged;
-            break;
+        datasets.insert(index.clone(), report.dataset.clone());
+        if report.exhausted {
+            done.insert(index.clone(), (Ending::Exhausted, None));
+        } else if let Some(c) = report.converged.clone() {
+            done.insert(index.clone(), (Ending::Converged, Some(c)));
         }
     }
     if ending == Ending::Budget && stop_requested {
         ending = Ending::Stopped;
+    }
+    if ending == Ending::Budget && done.len() == studies.len() {
+        ending = if done.values().all(|(e, _)| *e == Ending::Exhausted) {
+            Ending::Exhausted
+        } else {
+            Ending::Converged
+        };
     }
     progress.finish();
 
@@ -562,18 +608,101 @@ pub async fn run(args: TuneArgs, mode: Mode, json_out: bool) -> anyhow::Result<E
         ran.push(abandoned);
     }
 
-    // The closing reads: a worker waits out a store outage here too.
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut reports = Vec::new();
+    for index in &indexes {
+        let (all, champion) = closing_reads(&store, index, mode, &progress).await?;
+        let ran_here: Vec<Trial> = ran.iter().filter(|t| &t.index == index).cloned().collect();
+        let promoted_here: Vec<Promotion> = promotions
+            .iter()
+            .filter(|p| &p.index == index)
+            .cloned()
+            .collect();
+        let dataset = datasets
+            .get(index)
+            .cloned()
+            .or_else(|| ran_here.last().map(|t| t.dataset.clone()));
+        let same_data: Vec<&Trial> = all
+            .iter()
+            .filter(|t| dataset.as_ref().is_none_or(|d| &t.dataset == d))
+            .collect();
+        let mut front: Vec<Trial> = pareto_front(same_data).into_iter().cloned().collect();
+        front.sort_by(|a, b| {
+            let p =
+                |m: Option<&hnswtune_core::TrialMetrics>| m.map_or(f64::MAX, |m| m.search_p50_us);
+            p(a.metrics.as_ref()).total_cmp(&p(b.metrics.as_ref()))
+        });
+        let (index_ending, converged) = match done.get(index) {
+            Some((e, c)) => (*e, c.clone()),
+            None => (ending, None),
+        };
+        if json_out {
+            reports.push(json!({
+                "index": index,
+                "store": store.location.to_string(),
+                "ending": format!("{index_ending:?}").to_lowercase(),
+                "converged": converged,
+                "budget": {
+                    "trials": (budget != usize::MAX).then_some(budget),
+                    "time_secs": time_budget.map(|t| t.as_secs_f64()),
+                },
+                "fresh_builds": fresh_builds(&ran_here),
+                "elapsed_secs": elapsed,
+                "trials_run": ran_here,
+                "promotions": promoted_here,
+                "champion": champion,
+                "pareto_front": front,
+                "total_trials": all.len(),
+            }));
+        } else {
+            print_summary(&SummaryView {
+                store: &store,
+                index: index.as_str(),
+                ran: &ran_here,
+                promotions: &promoted_here,
+                champion: champion.as_ref(),
+                front: &front,
+                all: &all,
+                ending: index_ending,
+                converged: converged.as_ref(),
+                elapsed,
+            });
+        }
+    }
+    if json_out {
+        // One index: its report, as `tune` has always printed. Several: one per index.
+        let out = if reports.len() == 1 {
+            reports.remove(0)
+        } else {
+            json!({ "indexes": reports })
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(match ending {
+        Ending::Budget | Ending::Time | Ending::Converged | Ending::Exhausted => ExitCode::SUCCESS,
+        Ending::Stopped | Ending::Abandoned => ExitCode::from(EXIT_INTERRUPTED),
+    })
+}
+
+/// The trials and the champion of `index` at the end of a run; a worker waits out a
+/// store outage here too.
+async fn closing_reads(
+    store: &Store,
+    index: &IndexName,
+    mode: Mode,
+    progress: &Progress,
+) -> anyhow::Result<(hnswtune_core::Trials, Option<Promotion>)> {
     let patience = if mode == Mode::Worker { 8 } else { 1 };
     let mut wait = FIRST_OUTAGE_WAIT;
     let mut attempt = 1;
-    let (all, champion) = loop {
+    loop {
         let read = async {
-            let all = store.trials(&index).await?;
-            let champion = store.history(&index).await?.pop();
+            let all = store.trials(index).await?;
+            let champion = store.history(index).await?.pop();
             anyhow::Ok((all, champion))
         };
         match read.await {
-            Ok(read) => break read,
+            Ok(read) => return Ok(read),
             Err(e) if attempt < patience => {
                 progress.say(&format!(
                     "      store unavailable ({e}); retrying in {} s",
@@ -585,62 +714,7 @@ pub async fn run(args: TuneArgs, mode: Mode, json_out: bool) -> anyhow::Result<E
             }
             Err(e) => return Err(e),
         }
-    };
-    let dataset = last_report
-        .as_ref()
-        .map(|r| r.dataset.clone())
-        .or_else(|| ran.last().map(|t| t.dataset.clone()));
-    let same_data: Vec<&Trial> = all
-        .iter()
-        .filter(|t| dataset.as_ref().is_none_or(|d| &t.dataset == d))
-        .collect();
-    let mut front: Vec<Trial> = pareto_front(same_data).into_iter().cloned().collect();
-    front.sort_by(|a, b| {
-        let (ma, mb) = (a.metrics.as_ref(), b.metrics.as_ref());
-        let p = |m: Option<&hnswtune_core::TrialMetrics>| m.map_or(f64::MAX, |m| m.search_p50_us);
-        p(ma).total_cmp(&p(mb))
-    });
-    let elapsed = started.elapsed().as_secs_f64();
-
-    if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "index": index,
-                "store": store.location.to_string(),
-                "ending": format!("{ending:?}").to_lowercase(),
-                "converged": converged,
-                "budget": {
-                    "trials": (budget != usize::MAX).then_some(budget),
-                    "time_secs": time_budget.map(|t| t.as_secs_f64()),
-                },
-                "fresh_builds": fresh_builds(&ran),
-                "elapsed_secs": elapsed,
-                "trials_run": ran,
-                "promotions": promotions,
-                "champion": champion,
-                "pareto_front": front,
-                "total_trials": all.len(),
-            }))?
-        );
-    } else {
-        print_summary(&SummaryView {
-            store: &store,
-            index: index.as_str(),
-            ran: &ran,
-            promotions: &promotions,
-            champion: champion.as_ref(),
-            front: &front,
-            all: &all,
-            ending,
-            converged: converged.as_ref(),
-            elapsed,
-        });
     }
-    Ok(match ending {
-        Ending::Budget | Ending::Time | Ending::Converged | Ending::Exhausted => ExitCode::SUCCESS,
-        Ending::Stopped | Ending::Abandoned => ExitCode::from(EXIT_INTERRUPTED),
-    })
 }
 
 /// Checks the lease and snapshot flags, with sentences a person can act on.
@@ -671,7 +745,11 @@ fn check_lease_flags(args: &TuneArgs) -> anyhow::Result<()> {
 }
 
 /// Trials measured on the user's vectors with a real index library.
-async fn real_data(args: &TuneArgs, store: &Store, index: &IndexName) -> anyhow::Result<Measuring> {
+async fn real_data(
+    args: &TuneArgs,
+    store: &Store,
+    indexes: &[IndexName],
+) -> anyhow::Result<Measuring> {
     let metric = data::metric(args.metric);
     let (Some(base_path), Some(queries_path)) = (args.base.clone(), args.queries.clone()) else {
         anyhow::bail!("--base and --queries are required (or --landscape for a rehearsal)");
@@ -719,7 +797,9 @@ async fn real_data(args: &TuneArgs, store: &Store, index: &IndexName) -> anyhow:
             })?;
     }
     let source = Arc::new(InMemorySource::new());
-    source.insert(index, Arc::clone(&base));
+    for index in indexes {
+        source.insert(index, Arc::clone(&base));
+    }
     let options = EvaluatorOptions {
         threads: if args.deterministic {
             1

@@ -479,3 +479,43 @@ async fn workers_ride_out_a_store_outage() {
         "no zombie"
     );
 }
+
+/// One worker takes turns between two indexes until both studies converge; `tune`
+/// refuses a second index with a sentence that says what to do.
+#[tokio::test]
+async fn one_worker_tunes_two_indexes_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(&dir.path().join("study"));
+    let out = target
+        .worker("solo", &["--also-index", "second", "--time-scale", "0"])
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reports = report["indexes"].as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    for r in reports {
+        assert_eq!(r["ending"], "converged", "{}", r["index"]);
+        assert!(!r["trials_run"].as_array().unwrap().is_empty());
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_hnswtune"))
+        .args([
+            "tune",
+            "--store",
+            &target.store,
+            "--index",
+            "a",
+            "--also-index",
+            "b",
+        ])
+        .arg("--landscape")
+        .arg(landscape())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("hnswtune worker"));
+}
