@@ -321,13 +321,7 @@ impl Engine<'_> {
                         }
                         None => {
                             info!("the proposer is exhausted on this data");
-                            observer.on_event(&StudyEvent::Exhausted {
-                                index: index.clone(),
-                            });
-                            return Ok(Cycle {
-                                outcome: Outcome::Exhausted,
-                                own_trials,
-                            });
+                            return Ok(exhausted(index, own_trials, observer));
                         }
                     }
                 }
@@ -357,13 +351,7 @@ impl Engine<'_> {
                     claim_attempts += 1;
                     if claim_attempts >= CLAIM_ATTEMPTS {
                         info!("every config the proposer offers is held by another worker");
-                        observer.on_event(&StudyEvent::Exhausted {
-                            index: index.clone(),
-                        });
-                        return Ok(Cycle {
-                            outcome: Outcome::Exhausted,
-                            own_trials,
-                        });
+                        return Ok(exhausted(index, own_trials, observer));
                     }
                 }
             }
@@ -861,6 +849,17 @@ impl Engine<'_> {
                 Err(source) => return Err(AgentError::Core(source)),
             }
         }
+    }
+}
+
+/// The cycle that found nothing to try, told to the observer.
+fn exhausted(index: &IndexName, own_trials: Vec<DateTime<Utc>>, observer: &dyn Observer) -> Cycle {
+    observer.on_event(&StudyEvent::Exhausted {
+        index: index.clone(),
+    });
+    Cycle {
+        outcome: Outcome::Exhausted,
+        own_trials,
     }
 }
 
