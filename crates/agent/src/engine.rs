@@ -18,8 +18,10 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::rules::{self, KeepReason, Screen, Verdict};
 use crate::{AgentConfig, AgentError, IndexSettings, Observer, StudyEvent, WallClock};
 
-/// How many times a promotion is re-decided after losing a race.
-const PROMOTION_ATTEMPTS: u32 = 3;
+/// How many times a promotion is decided before the trial gives way to the other
+/// writers (see [`KeepReason::Contended`]). Each lost race waits a jittered backoff,
+/// so that workers that finished together do not collide again in step.
+const PROMOTION_ATTEMPTS: u32 = 8;
 
 /// How many proposals one cycle tries when each proposed config turns out to be under
 /// another worker's lease.
@@ -736,16 +738,27 @@ impl Engine<'_> {
                     champion = self
                         .champion(&trial.index, &same, &trial.dataset, observer)
                         .await?;
+                    if attempt < PROMOTION_ATTEMPTS {
+                        tokio::time::sleep(jittered(self.config.store_backoff_ms, attempt)).await;
+                    }
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(AgentError::Core(Error::Conflict {
-            what: format!(
-                "the champion of {} changed {PROMOTION_ATTEMPTS} times while trial {} was being promoted",
-                trial.index, trial.id
-            ),
-        }))
+        // The champion moved at every attempt: other writers are promoting faster than
+        // this trial can be judged. Their chain stands and this worker goes on; failing
+        // the study here would stop a worker over the others' progress.
+        warn!(
+            attempts = PROMOTION_ATTEMPTS,
+            "the champion kept changing while this trial was judged; giving way"
+        );
+        observer.on_event(&StudyEvent::NotPromoted {
+            trial_id: trial.id,
+            index: trial.index.clone(),
+            reason: KeepReason::Contended,
+            comparison: None,
+        });
+        Ok(None)
     }
 
     async fn read_history(
@@ -850,6 +863,17 @@ impl Engine<'_> {
             }
         }
     }
+}
+
+/// A wait of up to `base_ms × attempt` milliseconds, drawn at random, before a lost
+/// promotion race is decided again.
+fn jittered(base_ms: u64, attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let draw = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let ceiling = base_ms.max(1).saturating_mul(u64::from(attempt));
+    Duration::from_millis(draw % (ceiling + 1))
 }
 
 /// The cycle that found nothing to try, told to the observer.

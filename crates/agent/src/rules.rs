@@ -63,6 +63,9 @@ pub enum KeepReason {
     WithinNoise,
     /// The comparison could not be run (the error is reported separately).
     ComparisonFailed,
+    /// Other writers promoted first at every attempt: the champion kept moving while
+    /// this trial was judged. The trial stays recorded; the champion is theirs.
+    Contended,
 }
 
 /// The outcome of [`screen`].

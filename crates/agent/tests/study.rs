@@ -158,6 +158,53 @@ async fn a_lost_race_never_overwrites_a_better_champion() {
     );
 }
 
+/// A first champion's write that loses `contended` races in a row, as when several
+/// workers finish together: the study's report and the events it told.
+async fn contended_first_promotion(contended: u64) -> (hnswtune_agent::StudyReport, Recorder) {
+    let rig = rig(FakeEvaluator::new());
+    rig.registry.contend_next_writes(contended);
+    let settings = settings("busy", vec![]).with_initial_params(cfg(100, 90));
+    let recorder = Recorder::default();
+    let report = tune(
+        &AgentConfig::default(),
+        &rig.backends,
+        &settings,
+        StudyBudget::trials(1),
+        &recorder,
+    )
+    .await
+    .expect("lost promotion races never fail the study");
+    assert_eq!(rig.registry.conflicts(), contended);
+    (report, recorder)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_promotion_outlasts_several_lost_races_in_a_row() {
+    let (report, recorder) = contended_first_promotion(5).await;
+    assert_eq!(report.promotions.len(), 1);
+    let conflicts = recorder
+        .events()
+        .iter()
+        .filter(|e| matches!(e, StudyEvent::PromotionConflict { .. }))
+        .count();
+    assert_eq!(conflicts, 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trial_that_loses_every_race_gives_way_and_stays_recorded() {
+    let (report, recorder) = contended_first_promotion(8).await;
+    assert!(report.promotions.is_empty());
+    assert_eq!(report.trials.len(), 1);
+    assert!(report.trials[0].is_complete());
+    assert!(recorder.events().iter().any(|e| matches!(
+        e,
+        StudyEvent::NotPromoted {
+            reason: hnswtune_agent::rules::KeepReason::Contended,
+            ..
+        }
+    )));
+}
+
 /// One challenger of the property test: its recorded metrics and the p50 repeats the
 /// interleaved comparison reports for champion and challenger.
 #[derive(Clone, Debug)]

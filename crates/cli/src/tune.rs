@@ -202,6 +202,9 @@ impl Progress {
                         "its recall fell below the floor when re-measured"
                     }
                     KeepReason::ComparisonFailed => "the side-by-side re-measurement failed",
+                    KeepReason::Contended => {
+                        "other workers promoted first at every attempt; their champion stands"
+                    }
                     // Screened out before any re-measurement (infeasible, or not better
                     // than the champion's recorded metrics): the trial line says enough.
                     _ => return,

@@ -17,6 +17,7 @@ pub struct MemoryRegistry {
     chains: Mutex<BTreeMap<IndexName, Vec<Promotion>>>,
     hold: Mutex<Option<WriteHold>>,
     fail_writes: AtomicU64,
+    contend_writes: AtomicU64,
     conflicts: AtomicU64,
 }
 
@@ -49,6 +50,12 @@ impl MemoryRegistry {
     /// Makes the next `n` revision writes fail with a transient [`Error::Backend`].
     pub fn fail_next_writes(&self, n: u64) {
         self.fail_writes.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes the next `n` revision writes answer [`Error::Conflict`], as if another
+    /// writer had just taken each revision, without writing anything.
+    pub fn contend_next_writes(&self, n: u64) {
+        self.contend_writes.store(n, Ordering::SeqCst);
     }
 
     /// Holds the next write (whoever makes it) until the returned hold is released.
@@ -96,10 +103,11 @@ impl PromotionRegistry for MemoryRegistry {
                 promotion.revision, promotion.index
             )));
         }
+        let contended = super::journal::take_failure(&self.contend_writes);
         let mut chains = self.chains();
         let chain = chains.entry(promotion.index.clone()).or_default();
         let next = chain.len() as u64 + 1;
-        if promotion.revision != next {
+        if contended || promotion.revision != next {
             self.conflicts.fetch_add(1, Ordering::SeqCst);
             return Err(Error::Conflict {
                 what: format!(
