@@ -259,6 +259,16 @@ impl AgentHandle {
         }
     }
 
+    /// The indexes this agent manages, in name order.
+    pub fn indexes(&self) -> Vec<IndexName> {
+        self.shared.managed.iter().cloned().collect()
+    }
+
+    /// True when this agent manages `index` (so [`AgentHandle::enqueue`] accepts it).
+    pub fn manages(&self, index: &IndexName) -> bool {
+        self.shared.managed.contains(index)
+    }
+
     /// The recent events, oldest first (at most `event_capacity`).
     pub fn events(&self) -> Vec<AgentEvent> {
         lock(&self.shared.events).iter().cloned().collect()

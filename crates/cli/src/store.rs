@@ -37,9 +37,8 @@ pub struct Store {
 pub fn index_name(text: &str) -> anyhow::Result<IndexName> {
     IndexName::new(text).map_err(|e| {
         anyhow::anyhow!(
-            "--index {text:?} cannot be used: {e}. An index name becomes part of a storage \
-             key, so it must be 1 to 200 bytes of ASCII letters, digits, '-', '_' or '.', \
-             not starting with '.'."
+            "--index {text:?} cannot be used: {e}. {}",
+            hnswtune_core::INDEX_NAME_RULE
         )
     })
 }

@@ -73,7 +73,7 @@ pub use id::{TrialId, TrialIdMinter};
 pub use journal::{JournalRead, ReadReport, SkippedEntry, TrialJournal, Trials};
 pub use lease::{Claim, LEASE_EXPIRED, TrialLeases};
 pub use metrics::{BuildKind, TrialMetrics};
-pub use name::{IndexName, MAX_INDEX_NAME_BYTES};
+pub use name::{INDEX_NAME_RULE, IndexName, MAX_INDEX_NAME_BYTES};
 pub use objective::{
     AbComparison, Minimize, Objective, RECALL_TIE_EPSILON, dominates, median, pareto_front,
 };

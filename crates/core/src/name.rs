@@ -14,6 +14,11 @@ use crate::Error;
 /// The longest accepted index name, in bytes.
 pub const MAX_INDEX_NAME_BYTES: usize = 200;
 
+/// The rule for index names in one sentence, for messages that refuse a name (the CLI
+/// and the HTTP routes give the same explanation).
+pub const INDEX_NAME_RULE: &str = "An index name becomes part of a storage key, so it must \
+    be 1 to 200 bytes of ASCII letters, digits, '-', '_' or '.', not starting with '.'.";
+
 /// The name of a tuned index, safe to use as a storage key segment.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -54,6 +54,10 @@ pub struct JournalOptions {
     pub max_snapshot_bytes: u64,
     /// Requests a read keeps in flight. Default 32.
     pub fetch_concurrency: usize,
+    /// Whether reads and appends write the snapshot segments that are due. Default
+    /// true; a read-only viewer such as `hnswtune serve` turns it off so that it never
+    /// writes to the store it watches ([`ObjectStoreJournal::compact`] still does).
+    pub write_snapshots: bool,
 }
 
 impl Default for JournalOptions {
@@ -63,6 +67,7 @@ impl Default for JournalOptions {
             max_entry_bytes: 1 << 20,
             max_snapshot_bytes: 1 << 30,
             fetch_concurrency: 32,
+            write_snapshots: true,
         }
     }
 }
@@ -71,6 +76,13 @@ impl JournalOptions {
     /// Sets [`JournalOptions::snapshot_every`].
     pub fn with_snapshot_every(mut self, entries: u64) -> Self {
         self.snapshot_every = entries;
+        self
+    }
+
+    /// Turns off [`JournalOptions::write_snapshots`]: a handle that reads and never
+    /// writes a snapshot.
+    pub fn read_only(mut self) -> Self {
+        self.write_snapshots = false;
         self
     }
 
@@ -544,6 +556,9 @@ impl ObjectStoreJournal {
     /// Writes due snapshots, logging instead of failing: the entries are durable
     /// whatever happens to a snapshot.
     async fn write_due_snapshots(&self, index: &IndexName, st: &mut IndexState) {
+        if !self.options.write_snapshots {
+            return;
+        }
         if let Err(e) = self.try_write_snapshots(index, st).await {
             tracing::warn!(index = %index, error = %e, "could not write a journal snapshot");
         }
