@@ -233,8 +233,14 @@ fn json_body<T: for<'de> Deserialize<'de>>(
         };
         ApiError::new(status, code, e.body_text())
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("the body is not the JSON expected: {e}")))
+    let bad = |e: serde_json::Error| {
+        ApiError::bad_request(format!("the body is not the JSON expected: {e}"))
+    };
+    // serde reads a struct from an array too; a body must be an object.
+    match serde_json::from_slice(&bytes).map_err(bad)? {
+        object @ serde_json::Value::Object(_) => serde_json::from_value(object).map_err(bad),
+        _ => Err(ApiError::bad_request("the body must be a JSON object")),
+    }
 }
 
 /// `POST /indexes/{index}/rollback` with `{"revision": N}`: needs the token.
