@@ -47,6 +47,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Replay strategies on a recorded landscape and print their efficiency table.
     Replay(ReplayArgs),
+    /// Serve the HTTP routes and a live dashboard over a store (read-only unless
+    /// --token-file is given); run it beside `tune` to watch a study move.
+    Serve(ServeArgs),
 }
 
 /// Where the journal and the promotions live, and which index.
@@ -293,6 +296,28 @@ pub struct RollbackArgs {
     /// Why, kept in the promotion history.
     #[arg(long, default_value = "rollback from the hnswtune CLI")]
     pub note: String,
+}
+
+/// `hnswtune serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// A local directory or an s3://bucket/prefix URL.
+    #[arg(long, value_name = "DIR|s3://bucket/prefix")]
+    pub store: String,
+
+    /// The address to listen on. Loopback by default; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+
+    /// A file holding the bearer token that enables rollback (at least 16 printable
+    /// ASCII characters; a trailing newline is ignored). Without it the server is
+    /// read-only.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// The recall floor the dashboard draws.
+    #[arg(long, default_value_t = 0.95)]
+    pub min_recall: f64,
 }
 
 /// `hnswtune replay`.

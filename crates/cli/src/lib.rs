@@ -37,6 +37,7 @@ mod inspect;
 mod location;
 pub mod render;
 mod replay;
+mod serve;
 mod store;
 mod strategy;
 pub mod table;
@@ -144,5 +145,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rollback(args) => inspect::rollback(args, cli.json)
             .await
             .map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::run(args, cli.json).await,
     }
 }

@@ -209,8 +209,13 @@ pub fn default_worker_id() -> String {
 
 /// Who is acting, for `promoted_by`: `$USER@hnswtune-cli`, or `hnswtune-cli`.
 pub fn whoami() -> String {
+    whoami_as("hnswtune-cli")
+}
+
+/// Who is acting through `tool`: `$USER@<tool>`, or `<tool>`.
+pub fn whoami_as(tool: &str) -> String {
     match std::env::var("USER") {
-        Ok(user) if !user.is_empty() => format!("{user}@hnswtune-cli"),
-        _ => "hnswtune-cli".into(),
+        Ok(user) if !user.is_empty() => format!("{user}@{tool}"),
+        _ => tool.into(),
     }
 }

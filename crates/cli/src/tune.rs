@@ -298,7 +298,7 @@ fn trial_line(n: usize, budget: usize, trial: &Trial) -> String {
 
 /// Listens for Ctrl-C, and on Unix for SIGTERM (what a scheduler sends to stop a
 /// worker), on their own tasks so that no signal is missed between trials.
-fn ctrl_c_channel() -> tokio::sync::mpsc::UnboundedReceiver<()> {
+pub(crate) fn ctrl_c_channel() -> tokio::sync::mpsc::UnboundedReceiver<()> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let on_ctrl_c = tx.clone();
     tokio::spawn(async move {
