@@ -16,6 +16,7 @@
 //! | `propose` | `hnswtune-propose` | `Frontier`, `Grid`, `Annealing`, `EpsilonGreedy`, `Random` |
 //! | `harness` | `hnswtune-harness` | `HnswEvaluator`, `IndexBackend`, loaders, ground truth |
 //! | `agent` | `hnswtune-agent` | `spawn`, `AgentHandle`, `tune` |
+//! | `http` | `hnswtune-http` | `Api`: the HTTP routes and the dashboard as an axum `Router` |
 //!
 //! ## Where it sits
 //!
@@ -34,6 +35,7 @@
 //! - `usearch`: the harness's second backend, `harness::backend::usearch::Usearch`
 //!   (tunable `M`, run-time `ef_search`, incremental insert); builds a C++ core with the
 //!   system compiler.
+//! - `http`: the HTTP routes and the live dashboard, `http::Api` (pulls in axum).
 //! - `full`: all of the above.
 //!
 //! ## Example
@@ -61,6 +63,8 @@ pub use hnswtune_core as core;
 pub use hnswtune_agent as agent;
 #[cfg(feature = "harness")]
 pub use hnswtune_harness as harness;
+#[cfg(feature = "http")]
+pub use hnswtune_http as http;
 #[cfg(feature = "journal")]
 pub use hnswtune_journal as journal;
 #[cfg(feature = "propose")]
