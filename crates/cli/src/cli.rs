@@ -318,6 +318,12 @@ pub struct ServeArgs {
     /// The recall floor the dashboard draws.
     #[arg(long, default_value_t = 0.95)]
     pub min_recall: f64,
+
+    /// How old the server's cached read of an index may be before a request reads the
+    /// store again, in milliseconds. Larger values cost fewer store requests on S3;
+    /// a new trial reaches the dashboard within this plus its 1 s poll.
+    #[arg(long, value_name = "MS", default_value_t = 250)]
+    pub refresh_ms: u64,
 }
 
 /// `hnswtune replay`.

@@ -36,6 +36,7 @@ pub async fn run(args: ServeArgs, json: bool) -> anyhow::Result<ExitCode> {
     let writable = token.is_some();
     let mut api = Api::new(store.journal.clone(), store.registry.clone())
         .with_min_recall(args.min_recall)?
+        .with_refresh(std::time::Duration::from_millis(args.refresh_ms))
         .with_actor(crate::store::whoami_as("hnswtune-serve"));
     if let Some(token) = token {
         api = api.with_token(token);

@@ -188,17 +188,33 @@ pub fn dominates(a: &TrialMetrics, b: &TrialMetrics) -> bool {
 }
 
 /// The completed trials that no other completed trial dominates, in input order.
+///
+/// It visits the trials in an order in which every trial's dominators come first
+/// (p50 ascending, then recall descending, then size and build cost ascending), and
+/// checks each only against the front found so far: a dominated trial is dominated by
+/// some trial of the front, because dominance is transitive. That is O(n · front)
+/// instead of O(n²), which matters for a server answering a study of 10k trials.
 pub fn pareto_front<'a>(trials: impl IntoIterator<Item = &'a Trial>) -> Vec<&'a Trial> {
-    let done: Vec<&Trial> = trials.into_iter().filter(|t| t.is_complete()).collect();
-    done.iter()
-        .copied()
-        .filter(|t| {
-            let m = t.metrics.as_ref().expect("complete");
-            !done
-                .iter()
-                .any(|o| dominates(o.metrics.as_ref().expect("complete"), m))
-        })
-        .collect()
+    let mut done: Vec<(usize, &TrialMetrics, &Trial)> = trials
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.completed_metrics().map(|m| (i, m, t)))
+        .collect();
+    done.sort_by(|(_, a, _), (_, b, _)| {
+        a.search_p50_us
+            .total_cmp(&b.search_p50_us)
+            .then(b.recall.total_cmp(&a.recall))
+            .then(a.index_bytes.cmp(&b.index_bytes))
+            .then(a.build_cost_secs().total_cmp(&b.build_cost_secs()))
+    });
+    let mut front: Vec<(usize, &TrialMetrics, &Trial)> = Vec::new();
+    for candidate in done {
+        if !front.iter().any(|(_, m, _)| dominates(m, candidate.1)) {
+            front.push(candidate);
+        }
+    }
+    front.sort_by_key(|(i, _, _)| *i);
+    front.into_iter().map(|(_, _, t)| t).collect()
 }
 
 /// Latency of a champion and a challenger measured alternately in one run.
@@ -364,6 +380,45 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_front_is_exactly_the_undominated_completed_trials(
+            points in proptest::collection::vec((0u8..6, 0u8..6, 0u8..3, 0u8..3, any::<bool>()), 0..40),
+        ) {
+            // Few distinct values per axis, so that ties and equal trials are common.
+            let trials: Vec<Trial> = points
+                .iter()
+                .map(|&(recall, p50, bytes, build, complete)| {
+                    let metrics = TrialMetrics {
+                        recall: f64::from(recall) / 5.0,
+                        search_p50_us: f64::from(p50),
+                        index_bytes: u64::from(bytes),
+                        build_secs: f64::from(build),
+                        config_build_secs: None,
+                        ..sample()
+                    };
+                    let trial = Trial::start(
+                        crate::IndexName::new("front").unwrap(),
+                        "eval",
+                        crate::Params::new(),
+                        crate::trial::tests::fingerprint(),
+                        crate::TriggerReason::Study,
+                    );
+                    if complete { trial.complete(metrics) } else { trial }
+                })
+                .collect();
+            let naive: Vec<&Trial> = trials
+                .iter()
+                .filter(|t| t.is_complete())
+                .filter(|t| {
+                    !trials.iter().filter(|o| o.is_complete()).any(|o| {
+                        dominates(o.metrics.as_ref().unwrap(), t.metrics.as_ref().unwrap())
+                    })
+                })
+                .collect();
+            let ids = |v: Vec<&Trial>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
+            prop_assert_eq!(ids(pareto_front(&trials)), ids(naive));
+        }
+
         #[test]
         fn beats_never_accepts_below_min_recall(
             min in 0.01f64..=1.0, recall in 0.0f64..=1.0, p50 in 0.0f64..1e6,

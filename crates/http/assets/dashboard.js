@@ -35,6 +35,7 @@
   // A server answering `more: true` forever would otherwise keep one poll busy for good.
   const MAX_PAGES_PER_POLL = 100;
   const MAX_AGENT_EVENTS = 50;
+  const MAX_BACKOFF_MS = 8000;
   const TOKEN_KEY = "hnswtune.token";
 
   const COLORS = {
@@ -248,6 +249,7 @@
   }
 
   function renderBanner() {
+    renderStatusLine();
     const banner = $("error-banner");
     if (state.errors.size === 0) {
       banner.hidden = true;
@@ -266,7 +268,9 @@
   /**
    * Runs `fn` now and then again `delay()` ms after each run has FINISHED (so requests never
    * pile up behind a slow server). kick() runs it at once, or right after the current run.
-   * Any error, including one thrown while rendering, goes to the banner and polling goes on.
+   * Any error, including one thrown while rendering, goes to the banner and polling goes on,
+   * backing off (doubling, up to MAX_BACKOFF_MS) while the failures last, so a stopped server
+   * is not asked four times a second.
    */
   class Poller {
     constructor(name, fn, delay) {
@@ -277,6 +281,7 @@
       this.busy = false;
       this.again = false;
       this.stopped = true;
+      this.failures = 0;
     }
 
     start() {
@@ -304,13 +309,17 @@
       this.busy = true;
       try {
         await this.fn();
+        this.failures = 0;
         clearError(this.name);
       } catch (e) {
+        this.failures++;
         setError(this.name, e);
       }
       this.busy = false;
       if (this.stopped) return;
-      const wait = this.again ? 0 : this.delay();
+      const base = this.delay();
+      const backoff = this.failures > 0 ? Math.min(MAX_BACKOFF_MS, base * 2 ** this.failures) : base;
+      const wait = this.again ? 0 : backoff;
       this.again = false;
       this.timer = setTimeout(() => this.run(), wait);
     }
@@ -362,6 +371,7 @@
     if (pick !== state.index) selectIndex(pick);
     renderEmptyState();
     renderHeader(); // `managed` and the champion fallback come from here
+    renderStatusLine();
   }
 
   async function pollTrials() {
@@ -611,7 +621,8 @@
     else if (state.index !== null) parts.push("loading…");
     else if (state.server) parts.push("waiting for an index");
     else parts.push("connecting…");
-    if (state.index !== null) parts.push(`polling every ${(trialsPollMs() / 1000).toFixed(2).replace(/\.?0+$/, "")} s`);
+    if (state.errors.size > 0) parts.push("some polls failing, retrying");
+    else if (state.index !== null) parts.push(`polling every ${(trialsPollMs() / 1000).toFixed(2).replace(/\.?0+$/, "")} s`);
     $("status-line").textContent = parts.join(" · ");
   }
 
@@ -624,7 +635,9 @@
   let scatterPoints = [];
 
   const SCATTER_HEIGHT = 360;
-  const PROGRESS_HEIGHT = 150;
+  // Tick steps for the trial-number axis: whole trials only (uPlot would offer 0.25).
+  const TRIAL_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000];
+  const PROGRESS_HEIGHT = 170;
 
   function chartWidth(container) {
     return Math.max(240, Math.floor(container.clientWidth));
@@ -709,15 +722,17 @@
       scEl,
     );
 
-    const progressOpts = (xLabel, xFmt) => ({
+    const progressOpts = (xLabel, xFmt, xIncrs) => ({
       width: chartWidth($("progress-trials-chart")),
       height: PROGRESS_HEIGHT,
       cursor: { drag: { x: false, y: false } },
+      // Both axes start at 0: the x axis is an amount spent, and on the y axis the best-so-far
+      // line would otherwise be squeezed against the bottom by the slower single trials.
       scales: {
-        x: { time: false, range: (u, min, max) => padRange(min, max, [0, 10]) },
-        y: { range: (u, min, max) => padRange(min, max, [0, 100]) },
+        x: { time: false, range: (u, min, max) => [0, isNum(max) && max > 0 ? max * 1.03 : 10] },
+        y: { range: (u, min, max) => [0, isNum(max) && max > 0 ? max * 1.08 : 100] },
       },
-      axes: [{ label: xLabel, size: 36 }, { label: "p50 µs", size: 56 }],
+      axes: [{ label: xLabel, size: 36, incrs: xIncrs }, { label: "p50 µs", size: 56, space: 20 }],
       series: [
         { label: xLabel, value: (u, v) => (isNum(v) ? xFmt(v) : "—") },
         {
@@ -725,6 +740,7 @@
           stroke: COLORS.best,
           width: 2,
           paths: uPlot.paths.stepped({ align: 1 }),
+          points: { show: false },
           value: (u, v) => (isNum(v) ? `${v.toFixed(1)} µs` : "—"),
         },
         {
@@ -733,7 +749,7 @@
         },
       ],
     });
-    charts.byTrial = new uPlot(progressOpts("trial #", (v) => String(v)), [[], [], []], $("progress-trials-chart"));
+    charts.byTrial = new uPlot(progressOpts("trial #", (v) => String(v), TRIAL_INCRS), [[], [], []], $("progress-trials-chart"));
     charts.bySecs = new uPlot(
       progressOpts("seconds spent", (v) => `${v.toFixed(1)} s`),
       [[], [], []],
@@ -1116,6 +1132,7 @@
     state.wantedIndex = params.get("index") || null;
 
     $("trials-table").tHead.addEventListener("click", onSortClick);
+    $("rollback-controls").addEventListener("submit", (ev) => ev.preventDefault()); // Enter in a field
     $("promotions-table").tBodies[0].addEventListener("click", onRollbackClick);
 
     const tokenInput = $("token-input");

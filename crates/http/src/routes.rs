@@ -6,11 +6,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use hnswtune_agent::{AgentHandle, TriggerEvent};
-use hnswtune_core::{IndexName, Promotion, PromotionRules, Trial, TrialState};
+use hnswtune_core::{IndexName, Promotion, PromotionRules, TrialState};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -75,7 +75,7 @@ struct IndexSummary {
 
 /// `GET /indexes`: every index of the store and of the agent, with counts.
 pub(crate) async fn indexes(State(api): Api) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut names = api.catalog.names().await?;
+    let mut names = (*api.catalog.names().await?).clone();
     if let Some(agent) = &api.agent {
         names.extend(agent.indexes());
         names.sort();
@@ -84,15 +84,15 @@ pub(crate) async fn indexes(State(api): Api) -> Result<Json<serde_json::Value>, 
     let mut summaries = Vec::with_capacity(names.len());
     for index in names {
         let study = api.catalog.study(&index).await?;
-        let count = |f: fn(&Trial) -> bool| study.trials.iter().filter(|t| f(t)).count();
+        let counts = study.counts();
         summaries.push(IndexSummary {
-            trials: study.trials.len(),
-            complete: count(|t| t.is_complete()),
-            running: count(|t| t.state == TrialState::Running),
-            failed: count(|t| matches!(t.state, TrialState::Failed { .. })),
+            trials: study.trials().len(),
+            complete: counts.complete,
+            running: counts.running,
+            failed: counts.failed,
             champion: study.champion().cloned(),
             last_activity: study
-                .trials
+                .trials()
                 .iter()
                 .map(|t| t.finished_at.unwrap_or(t.created_at))
                 .max(),
@@ -156,17 +156,26 @@ pub(crate) async fn trials(
     let page = study.page(query.since.unwrap_or(0), limit, |t| {
         wanted.is_none_or(|s| state_name(&t.state) == s)
     });
-    let total = study.trials.len();
-    drop(study);
-    Ok(Json(json!({
-        "index": index,
+    // Assembled by hand from each trial's JSON, made once when the trial changed.
+    let mut body = Vec::with_capacity(256 + page.trials.iter().map(|t| t.len() + 1).sum::<usize>());
+    let head = json!({
         "epoch": api.catalog.epoch,
-        "total": total,
-        "trials": page.trials,
-        "next": page.next,
+        "index": index,
         "more": page.more,
-    }))
-    .into_response())
+        "next": page.next,
+        "total": study.trials().len(),
+    });
+    let head = serde_json::to_vec(&head).expect("serializes");
+    body.extend_from_slice(&head[..head.len() - 1]);
+    body.extend_from_slice(b",\"trials\":[");
+    for (i, trial) in page.trials.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(trial);
+    }
+    body.extend_from_slice(b"]}");
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `GET /indexes/{index}/champion`.
@@ -199,12 +208,15 @@ pub(crate) async fn promotions(
 pub(crate) async fn pareto(
     State(api): Api,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let index = index_of(path)?;
     api.known(&index).await?;
     let study = api.catalog.study(&index).await?;
-    let front: Vec<&Trial> = study.front().collect();
-    Ok(Json(json!({ "index": index, "front": front })))
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        study.pareto_body(&index),
+    )
+        .into_response())
 }
 
 /// The body of `POST /indexes/{index}/rollback`.
@@ -265,7 +277,7 @@ pub(crate) async fn rollback(
         .registry
         .rollback(&index, request.revision, &api.actor, &note)
         .await?;
-    api.catalog.invalidate(&index).await;
+    api.catalog.invalidate(&index);
     Ok(Json(json!({ "index": index, "promotion": promotion })))
 }
 
