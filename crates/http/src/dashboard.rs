@@ -12,7 +12,7 @@ use crate::ApiError;
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 
 /// The page's files: name, content type, content.
-const ASSETS: [(&str, &str, &str); 4] = [
+const ASSETS: [(&str, &str, &str); 5] = [
     (
         "dashboard.js",
         "text/javascript; charset=utf-8",
@@ -32,6 +32,11 @@ const ASSETS: [(&str, &str, &str); 4] = [
         "uplot.min.css",
         "text/css; charset=utf-8",
         include_str!("../assets/uplot.min.css"),
+    ),
+    (
+        "uplot.LICENSE",
+        "text/plain; charset=utf-8",
+        include_str!("../assets/uplot.LICENSE"),
     ),
 ];
 

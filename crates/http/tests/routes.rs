@@ -196,6 +196,7 @@ async fn the_dashboard_and_its_files_are_served_from_the_binary() {
         "dashboard.css",
         "uplot.iife.min.js",
         "uplot.min.css",
+        "uplot.LICENSE",
     ] {
         let response = router
             .clone()
