@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::body::Bytes;
 use std::future::Future;
@@ -36,7 +36,10 @@ use crate::ApiError;
 struct Numbered {
     /// How many journal entries the read covered: unchanged means nothing new.
     entries: usize,
-    trials: Trials,
+    /// The trials in the journal's order. Each is shared with the previous view while
+    /// it is unchanged, and the journal's own list is not kept: holding it would make
+    /// the journal copy all of its trials on its next append (copy on write).
+    trials: Vec<Arc<Trial>>,
     /// Each trial's JSON, by position: made once per change of the trial, so that a
     /// page costs copies rather than serialisation.
     json: Vec<Bytes>,
@@ -46,9 +49,10 @@ struct Numbered {
     changes: Vec<(u64, usize)>,
     /// Trial id → position.
     position_of: HashMap<TrialId, usize>,
-    /// The answer of `GET /indexes/{index}/pareto`, made on the first request for it:
-    /// a front can hold thousands of trials, and it changes only when trials do.
-    pareto_body: OnceLock<Bytes>,
+    /// The answer of `GET /indexes/{index}/pareto`, made with the view from the trials'
+    /// JSON: a front can hold thousands of trials, and no request should wait while
+    /// it is written.
+    pareto_body: Bytes,
     /// Positions in `trials` of the Pareto front (of the completed trials).
     front: Vec<usize>,
     counts: Counts,
@@ -81,7 +85,14 @@ pub(crate) struct Page {
 impl Numbered {
     /// `trials` numbered against `old`: trials that are new or differ get the next
     /// versions, the others keep theirs.
-    fn after(old: &Numbered, trials: Trials, entries: usize, next_version: &AtomicU64) -> Self {
+    fn after(
+        index: &IndexName,
+        old: &Numbered,
+        trials: Trials,
+        entries: usize,
+        next_version: &AtomicU64,
+    ) -> Self {
+        let mut kept_trials: Vec<Arc<Trial>> = Vec::with_capacity(trials.len());
         let mut versions = Vec::with_capacity(trials.len());
         let mut position_of = HashMap::with_capacity(trials.len());
         let mut json = Vec::with_capacity(trials.len());
@@ -92,13 +103,15 @@ impl Numbered {
         let mut a_complete_trial_changed = false;
         for (position, trial) in trials.iter().enumerate() {
             let before = old.position_of.get(&trial.id).copied();
-            let unchanged = before.filter(|&p| old.trials[p] == *trial);
+            let unchanged = before.filter(|&p| *old.trials[p] == *trial);
             let version = match unchanged {
                 Some(p) => {
                     json.push(old.json[p].clone());
+                    kept_trials.push(old.trials[p].clone());
                     old.versions[p]
                 }
                 None => {
+                    kept_trials.push(Arc::new(trial.clone()));
                     changed.push(position);
                     a_complete_trial_changed |= before.is_some_and(|p| old.trials[p].is_complete());
                     json.push(Bytes::from(
@@ -116,10 +129,12 @@ impl Numbered {
                 TrialState::Pruned { .. } => {}
             }
         }
+        drop(trials);
+        let trials = kept_trials;
         let mut changes: Vec<(u64, usize)> = versions.iter().copied().zip(0..).collect();
         changes.sort_unstable();
         let front = if old.trials.is_empty() || a_complete_trial_changed {
-            pareto_front(trials.iter())
+            pareto_front(trials.iter().map(|t| &**t))
                 .into_iter()
                 .map(|t| position_of[&t.id])
                 .collect()
@@ -138,6 +153,17 @@ impl Numbered {
             }
             front
         };
+        let mut by_p50 = front.clone();
+        by_p50.sort_by(|&a, &b| {
+            p50(&trials[a])
+                .total_cmp(&p50(&trials[b]))
+                .then(trials[a].id.cmp(&trials[b].id))
+        });
+        let pareto_body = json_object(
+            &serde_json::json!({ "index": index }),
+            "front",
+            by_p50.iter().map(|&p| &json[p]),
+        );
         Numbered {
             entries,
             trials,
@@ -145,17 +171,48 @@ impl Numbered {
             versions,
             changes,
             position_of,
-            pareto_body: OnceLock::new(),
+            pareto_body,
             front,
             counts,
         }
     }
 }
 
+/// `head` (a JSON object) with one more field, `name`, holding the array of `items`
+/// (each a JSON value already serialized). Pages and the front are put together this
+/// way from each trial's JSON, made once.
+pub(crate) fn json_object<'a>(
+    head: &serde_json::Value,
+    name: &str,
+    items: impl Iterator<Item = &'a Bytes>,
+) -> Bytes {
+    let head = serde_json::to_vec(head).expect("a JSON value serializes");
+    let mut body = Vec::with_capacity(head.len() + 64);
+    body.extend_from_slice(&head[..head.len() - 1]);
+    if head.len() > 2 {
+        body.push(b',');
+    }
+    body.extend_from_slice(&serde_json::to_vec(name).expect("a string serializes"));
+    body.extend_from_slice(b":[");
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(item);
+    }
+    body.extend_from_slice(b"]}");
+    Bytes::from(body)
+}
+
 /// Adds the completed trial at `position` to `front` unless a member dominates it,
 /// removing the members it dominates. A trial dominated by any completed trial is
 /// dominated by a member of the front, so checking the members is enough.
-fn join_front(front: &mut Vec<usize>, trials: &[Trial], position: usize, metrics: &TrialMetrics) {
+fn join_front(
+    front: &mut Vec<usize>,
+    trials: &[Arc<Trial>],
+    position: usize,
+    metrics: &TrialMetrics,
+) {
     let member = |p: usize| {
         trials[p]
             .completed_metrics()
@@ -170,7 +227,7 @@ fn join_front(front: &mut Vec<usize>, trials: &[Trial], position: usize, metrics
 
 impl Study {
     /// The trials, in id order.
-    pub(crate) fn trials(&self) -> &Trials {
+    pub(crate) fn trials(&self) -> &[Arc<Trial>] {
         &self.numbered.trials
     }
 
@@ -201,18 +258,8 @@ impl Study {
 
     /// The JSON answer `{"index", "front"}`: the Pareto front of the completed trials,
     /// by p50.
-    pub(crate) fn pareto_body(&self, index: &IndexName) -> Bytes {
-        self.numbered
-            .pareto_body
-            .get_or_init(|| {
-                let trials = &self.numbered.trials;
-                let mut front: Vec<&Trial> =
-                    self.numbered.front.iter().map(|&p| &trials[p]).collect();
-                front.sort_by(|a, b| p50(a).total_cmp(&p50(b)).then(a.id.cmp(&b.id)));
-                let body = serde_json::json!({ "index": index, "front": front });
-                Bytes::from(serde_json::to_vec(&body).expect("trials serialize"))
-            })
-            .clone()
+    pub(crate) fn pareto_body(&self) -> Bytes {
+        self.numbered.pareto_body.clone()
     }
 
     /// The current champion: the last revision.
@@ -362,8 +409,9 @@ impl Catalog {
             // keep being answered from the old view meanwhile.
             let next = self.next_version.clone();
             let entries = read.report.entries;
+            let name = index.clone();
             let numbered = tokio::task::spawn_blocking(move || {
-                Numbered::after(&old, read.trials, entries, &next)
+                Numbered::after(&name, &old, read.trials, entries, &next)
             })
             .await
             .map_err(|e| {
@@ -396,6 +444,7 @@ mod tests {
     fn absorb(study: &mut Study, trials: Vec<Trial>, next: &AtomicU64) {
         let entries = study.numbered.entries + 1;
         study.numbered = Arc::new(Numbered::after(
+            &IndexName::new("docs").unwrap(),
             &study.numbered,
             trials.into(),
             entries,
@@ -515,6 +564,29 @@ mod tests {
                 .iter()
                 .map(|&p| self.numbered.trials[p].id)
                 .collect()
+        }
+    }
+
+    #[test]
+    fn json_objects_put_together_from_parts_parse_back() {
+        let items = [Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"[2]")];
+        let cases = [
+            (serde_json::json!({}), 0, serde_json::json!({"x": []})),
+            (
+                serde_json::json!({"k": "v"}),
+                0,
+                serde_json::json!({"k": "v", "x": []}),
+            ),
+            (
+                serde_json::json!({"k": "v"}),
+                2,
+                serde_json::json!({"k": "v", "x": [{"a": 1}, [2]]}),
+            ),
+        ];
+        for (head, n, expected) in cases {
+            let body = json_object(&head, "x", items.iter().take(n));
+            let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(parsed, expected);
         }
     }
 }

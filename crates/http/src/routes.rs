@@ -156,8 +156,7 @@ pub(crate) async fn trials(
     let page = study.page(query.since.unwrap_or(0), limit, |t| {
         wanted.is_none_or(|s| state_name(&t.state) == s)
     });
-    // Assembled by hand from each trial's JSON, made once when the trial changed.
-    let mut body = Vec::with_capacity(256 + page.trials.iter().map(|t| t.len() + 1).sum::<usize>());
+    // Put together from each trial's JSON, made once when the trial changed.
     let head = json!({
         "epoch": api.catalog.epoch,
         "index": index,
@@ -165,16 +164,7 @@ pub(crate) async fn trials(
         "next": page.next,
         "total": study.trials().len(),
     });
-    let head = serde_json::to_vec(&head).expect("serializes");
-    body.extend_from_slice(&head[..head.len() - 1]);
-    body.extend_from_slice(b",\"trials\":[");
-    for (i, trial) in page.trials.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(trial);
-    }
-    body.extend_from_slice(b"]}");
+    let body = crate::catalog::json_object(&head, "trials", page.trials.iter());
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -214,7 +204,7 @@ pub(crate) async fn pareto(
     let study = api.catalog.study(&index).await?;
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
-        study.pareto_body(&index),
+        study.pareto_body(),
     )
         .into_response())
 }

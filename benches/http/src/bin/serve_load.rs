@@ -192,17 +192,26 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let stop_writer = Arc::new(AtomicBool::new(false));
+    // The writer has a thread and a runtime of its own, so that its appends (which
+    // update its own journal handle's cache of all the trials) never stall the
+    // connections' tasks and show up as server latency.
     let writer = {
         let (journal, stop) = (journal.clone(), stop_writer.clone());
-        tokio::spawn(async move {
-            let mut appended = 0usize;
-            while !stop.load(Ordering::SeqCst) {
-                tokio::time::sleep(append_every).await;
-                if journal.append(&trial(trials + appended)).await.is_ok() {
-                    appended += 1;
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the writer");
+            runtime.block_on(async move {
+                let mut appended = 0usize;
+                while !stop.load(Ordering::SeqCst) {
+                    tokio::time::sleep(append_every).await;
+                    if journal.append(&trial(trials + appended)).await.is_ok() {
+                        appended += 1;
+                    }
                 }
-            }
-            appended
+                appended
+            })
         })
     };
 
@@ -278,7 +287,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let wall = load.elapsed();
     stop_writer.store(true, Ordering::SeqCst);
-    let appended = writer.await?;
+    let appended = writer.join().expect("the writer thread");
     let rss = peak_rss_mib(pid);
     server.kill().await?;
 
