@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth::authorize;
+use crate::catalog::Study;
 use crate::{ApiError, Shared};
 
 type Api = State<Arc<Shared>>;
@@ -35,6 +36,17 @@ impl Shared {
         Err(ApiError::not_found(format!(
             "index {index} has no trials in this store"
         )))
+    }
+
+    /// The index named in the path, if it exists, and its study.
+    async fn study_of(
+        &self,
+        path: Result<Path<String>, PathRejection>,
+    ) -> Result<(IndexName, Arc<Study>), ApiError> {
+        let index = index_of(path)?;
+        self.known(&index).await?;
+        let study = self.catalog.study(&index).await?;
+        Ok((index, study))
     }
 
     fn agent(&self) -> Result<&AgentHandle, ApiError> {
@@ -133,7 +145,6 @@ pub(crate) async fn trials(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<TrialsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let index = index_of(path)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if let Some(state) = &query.state
         && !STATES.contains(&state.as_str())
@@ -150,8 +161,7 @@ pub(crate) async fn trials(
             api.page_limit
         )));
     }
-    api.known(&index).await?;
-    let study = api.catalog.study(&index).await?;
+    let (index, study) = api.study_of(path).await?;
     let wanted = query.state.as_deref();
     let page = study.page(query.since.unwrap_or(0), limit, |t| {
         wanted.is_none_or(|s| state_name(&t.state) == s)
@@ -173,9 +183,7 @@ pub(crate) async fn champion(
     State(api): Api,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let index = index_of(path)?;
-    api.known(&index).await?;
-    let study = api.catalog.study(&index).await?;
+    let (index, study) = api.study_of(path).await?;
     Ok(Json(
         json!({ "index": index, "champion": study.champion() }),
     ))
@@ -186,9 +194,7 @@ pub(crate) async fn promotions(
     State(api): Api,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let index = index_of(path)?;
-    api.known(&index).await?;
-    let study = api.catalog.study(&index).await?;
+    let (index, study) = api.study_of(path).await?;
     Ok(Json(
         json!({ "index": index, "promotions": study.promotions }),
     ))
@@ -199,9 +205,7 @@ pub(crate) async fn pareto(
     State(api): Api,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let index = index_of(path)?;
-    api.known(&index).await?;
-    let study = api.catalog.study(&index).await?;
+    let (_, study) = api.study_of(path).await?;
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
         study.pareto_body(),
