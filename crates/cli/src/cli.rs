@@ -321,7 +321,8 @@ pub struct ServeArgs {
 
     /// How old the server's cached read of an index may be before a request reads the
     /// store again, in milliseconds. Larger values cost fewer store requests on S3;
-    /// a new trial reaches the dashboard within this plus its 1 s poll.
+    /// the dashboard polls at this period too (within 250..=1000 ms), so a new trial
+    /// reaches it within about twice this.
     #[arg(long, value_name = "MS", default_value_t = 250)]
     pub refresh_ms: u64,
 }

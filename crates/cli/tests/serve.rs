@@ -113,7 +113,10 @@ fn tune(store: &Path) {
     assert!(status.success());
 }
 
-fn rollback(revision: &str, token: Option<&str>) -> (String, Vec<u8>) {
+/// A request: its head (request line and headers) and its body.
+type Request = (String, Vec<u8>);
+
+fn rollback(revision: &str, token: Option<&str>) -> Request {
     let auth = token.map_or(String::new(), |t| format!("\r\nAuthorization: Bearer {t}"));
     (
         format!("POST /indexes/docs/rollback HTTP/1.1{auth}"),
@@ -139,7 +142,7 @@ fn every_bad_input_is_a_4xx_and_leaves_the_store_byte_identical() {
 
     let before = snapshot(&store);
     let oversized = vec![b' '; 64 * 1024];
-    let cases: Vec<(&str, (String, Vec<u8>), u16)> = vec![
+    let cases: Vec<(&str, Request, u16)> = vec![
         (
             "unknown route",
             ("GET /nothing/here HTTP/1.1".into(), vec![]),
