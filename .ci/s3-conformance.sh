@@ -44,3 +44,5 @@ export HNSWTUNE_TEST_S3_REQUIRED=1 HNSWTUNE_TEST_S3_ENDPOINT="$endpoint" HNSWTUN
 cargo test -p hnswtune-journal --test s3
 # Several worker processes on one bucket, and a store outage in the middle of a run.
 cargo test -p hnswtune-cli --test workers -- s3 outage
+# `hnswtune serve` over a study on S3.
+cargo test -p hnswtune-cli --test serve -- s3

@@ -509,7 +509,7 @@ impl Engine<'_> {
         observer: &dyn Observer,
     ) -> Result<Trial, (Option<DateTime<Utc>>, AgentError)> {
         if seeded {
-            trial.note = "seeded by the agent: no trials on this data".into();
+            trial.note = "seeded: the first config, as no trial had measured this data".into();
         }
         let span = info_span!(
             "trial",

@@ -5,6 +5,8 @@
 
 #![cfg(unix)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -48,10 +50,22 @@ impl Drop for Server {
 }
 
 fn serve(store: &Path, token_file: Option<&Path>) -> Server {
+    serve_at(&store.display().to_string(), &[], token_file)
+}
+
+/// `serve` over the `--store` text `store`, with `env` (an S3 endpoint's variables).
+fn serve_at(store: &str, env: &[(String, String)], token_file: Option<&Path>) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hnswtune"));
     command
-        .args(["--json", "serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(store)
+        .args([
+            "--json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            store,
+        ])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     if let Some(file) = token_file {
@@ -100,10 +114,21 @@ fn raw(server: &Server, head: &str, body: &[u8]) -> (u16, String) {
 }
 
 fn tune(store: &Path) {
+    tune_at(&store.display().to_string(), &[]);
+}
+
+fn tune_at(store: &str, env: &[(String, String)]) {
     let status = Command::new(env!("CARGO_BIN_EXE_hnswtune"))
         .args(["tune", "--json", "--index", "docs", "--budget", "6"])
-        .args(["--min-recall", "0.95", "--time-scale", "0", "--store"])
-        .arg(store)
+        .args([
+            "--min-recall",
+            "0.95",
+            "--time-scale",
+            "0",
+            "--store",
+            store,
+        ])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .arg("--landscape")
         .arg(landscape())
         .stdout(Stdio::null())
@@ -260,4 +285,41 @@ fn without_a_token_file_serve_is_read_only_and_a_bad_token_file_is_refused() {
         stderr.contains("--token-file") && stderr.contains("at least 16"),
         "{stderr}"
     );
+}
+
+#[test]
+fn serve_answers_a_study_on_s3() {
+    let Some((store, env)) = common::s3_store("serve", "routes") else {
+        return;
+    };
+    tune_at(&store, &env);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let server = serve_at(&store, &env, Some(&token_file));
+    let json = |(status, body): (u16, String)| {
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let trials = json(raw(&server, "GET /indexes/docs/trials HTTP/1.1", b""));
+    assert_eq!(trials["total"], 6);
+    let promotions = json(raw(&server, "GET /indexes/docs/promotions HTTP/1.1", b""));
+    let revisions = promotions["promotions"].as_array().unwrap().len();
+    assert!(revisions >= 2);
+    let (status, _) = raw(&server, "GET /indexes/%2e%2e%2fx/trials HTTP/1.1", b"");
+    assert_eq!(status, 400);
+    let (status, _) = raw(
+        &server,
+        &rollback("1", Some("serve-test-token-0123456780")).0,
+        b"{\"revision\": 1}",
+    );
+    assert_eq!(status, 403);
+    let rolled = json(raw(
+        &server,
+        &rollback("1", Some(TOKEN)).0,
+        b"{\"revision\": 1}",
+    ));
+    assert_eq!(rolled["promotion"]["revision"], revisions as u64 + 1);
+    let champion = json(raw(&server, "GET /indexes/docs/champion HTTP/1.1", b""));
+    assert_eq!(champion["champion"]["kind"], "rollback");
 }

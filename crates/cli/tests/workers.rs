@@ -5,6 +5,8 @@
 
 #![cfg(unix)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,30 +40,8 @@ impl Target {
 
     /// A fresh prefix in the test bucket, or `None` when no S3 endpoint is configured.
     fn s3(name: &str) -> Option<Self> {
-        let Ok(endpoint) = std::env::var("HNSWTUNE_TEST_S3_ENDPOINT") else {
-            assert!(
-                std::env::var_os("HNSWTUNE_TEST_S3_REQUIRED").is_none(),
-                "HNSWTUNE_TEST_S3_REQUIRED is set but HNSWTUNE_TEST_S3_ENDPOINT is not"
-            );
-            eprintln!("skipped: set HNSWTUNE_TEST_S3_ENDPOINT to run the workers on S3");
-            return None;
-        };
-        let bucket =
-            std::env::var("HNSWTUNE_TEST_S3_BUCKET").unwrap_or_else(|_| "hnswtune-test".into());
-        let prefix = format!("workers/{name}-{}", hnswtune_core::TrialId::new());
-        Some(Target {
-            store: format!("s3://{bucket}/{prefix}"),
-            env: [
-                ("AWS_ENDPOINT", endpoint.as_str()),
-                ("AWS_ALLOW_HTTP", "true"),
-                ("AWS_REGION", "us-east-1"),
-                ("AWS_ACCESS_KEY_ID", "test"),
-                ("AWS_SECRET_ACCESS_KEY", "test"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        })
+        let (store, env) = common::s3_store("workers", name)?;
+        Some(Target { store, env })
     }
 
     fn location(&self) -> StoreLocation {

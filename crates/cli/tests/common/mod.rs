@@ -165,3 +165,32 @@ impl Fixture {
         path.to_str().unwrap()
     }
 }
+
+/// A fresh prefix `<tests>/<name>-<id>` in the S3 test bucket and the environment a
+/// process needs to reach it, or `None` when no endpoint is configured
+/// (`HNSWTUNE_TEST_S3_ENDPOINT`, which `.ci/s3-conformance.sh` sets). With
+/// `HNSWTUNE_TEST_S3_REQUIRED` set a missing endpoint is a failure, not a skip.
+pub fn s3_store(tests: &str, name: &str) -> Option<(String, Vec<(String, String)>)> {
+    let Ok(endpoint) = std::env::var("HNSWTUNE_TEST_S3_ENDPOINT") else {
+        assert!(
+            std::env::var_os("HNSWTUNE_TEST_S3_REQUIRED").is_none(),
+            "HNSWTUNE_TEST_S3_REQUIRED is set but HNSWTUNE_TEST_S3_ENDPOINT is not"
+        );
+        eprintln!("skipped: set HNSWTUNE_TEST_S3_ENDPOINT to run the {tests} tests on S3");
+        return None;
+    };
+    let bucket =
+        std::env::var("HNSWTUNE_TEST_S3_BUCKET").unwrap_or_else(|_| "hnswtune-test".into());
+    let prefix = format!("{tests}/{name}-{}", hnswtune_core::TrialId::new());
+    let env = [
+        ("AWS_ENDPOINT", endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Some((format!("s3://{bucket}/{prefix}"), env))
+}
