@@ -23,6 +23,8 @@ use axum::body::Bytes;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use hnswtune_core::{
     IndexName, Promotion, PromotionRegistry, Trial, TrialId, TrialJournal, TrialMetrics,
     TrialState, Trials, dominates, pareto_front,
@@ -55,15 +57,18 @@ struct Numbered {
     pareto_body: Bytes,
     /// Positions in `trials` of the Pareto front (of the completed trials).
     front: Vec<usize>,
-    counts: Counts,
+    summary: Summary,
 }
 
-/// Trials per state.
+/// Trials per state, and when the index was last active: what `GET /indexes` says of
+/// it, worked out once per view.
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Counts {
+pub(crate) struct Summary {
     pub(crate) complete: usize,
     pub(crate) running: usize,
     pub(crate) failed: usize,
+    /// The latest finish (or start, for a trial still running).
+    pub(crate) last_activity: Option<DateTime<Utc>>,
 }
 
 /// One index as last read: what every request for it answers from.
@@ -96,7 +101,7 @@ impl Numbered {
         let mut versions = Vec::with_capacity(trials.len());
         let mut position_of = HashMap::with_capacity(trials.len());
         let mut json = Vec::with_capacity(trials.len());
-        let mut counts = Counts::default();
+        let mut summary = Summary::default();
         // Trials that are new or changed, and whether one of them was complete before
         // (then the old front may hold a stale copy and is computed again).
         let mut changed = Vec::new();
@@ -123,11 +128,13 @@ impl Numbered {
             versions.push(version);
             position_of.insert(trial.id, position);
             match trial.state {
-                TrialState::Complete => counts.complete += 1,
-                TrialState::Running => counts.running += 1,
-                TrialState::Failed { .. } => counts.failed += 1,
+                TrialState::Complete => summary.complete += 1,
+                TrialState::Running => summary.running += 1,
+                TrialState::Failed { .. } => summary.failed += 1,
                 TrialState::Pruned { .. } => {}
             }
+            let active = trial.finished_at.unwrap_or(trial.created_at);
+            summary.last_activity = summary.last_activity.max(Some(active));
         }
         drop(trials);
         let trials = kept_trials;
@@ -173,7 +180,7 @@ impl Numbered {
             position_of,
             pareto_body,
             front,
-            counts,
+            summary,
         }
     }
 }
@@ -231,9 +238,9 @@ impl Study {
         &self.numbered.trials
     }
 
-    /// Trials per state.
-    pub(crate) fn counts(&self) -> Counts {
-        self.numbered.counts
+    /// Trials per state and the last activity.
+    pub(crate) fn summary(&self) -> Summary {
+        self.numbered.summary
     }
 
     /// The trials changed after version `since` that pass `keep`, at most `limit`.

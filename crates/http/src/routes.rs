@@ -96,18 +96,14 @@ pub(crate) async fn indexes(State(api): Api) -> Result<Json<serde_json::Value>, 
     let mut summaries = Vec::with_capacity(names.len());
     for index in names {
         let study = api.catalog.study(&index).await?;
-        let counts = study.counts();
+        let summary = study.summary();
         summaries.push(IndexSummary {
             trials: study.trials().len(),
-            complete: counts.complete,
-            running: counts.running,
-            failed: counts.failed,
+            complete: summary.complete,
+            running: summary.running,
+            failed: summary.failed,
             champion: study.champion().cloned(),
-            last_activity: study
-                .trials()
-                .iter()
-                .map(|t| t.finished_at.unwrap_or(t.created_at))
-                .max(),
+            last_activity: summary.last_activity,
             managed: api.agent.as_ref().is_some_and(|a| a.manages(&index)),
             index,
         });

@@ -190,6 +190,12 @@ async fn main() -> anyhow::Result<()> {
         "first read {status} in {:.0} ms",
         cold.elapsed().as_secs_f64() * 1e3
     );
+    let (_, front) = warm.get("/indexes/docs/pareto").await?;
+    let front: serde_json::Value = serde_json::from_slice(&front)?;
+    println!(
+        "pareto front: {} trials",
+        front["front"].as_array().map_or(0, Vec::len)
+    );
 
     let stop_writer = Arc::new(AtomicBool::new(false));
     // The writer has a thread and a runtime of its own, so that its appends (which
