@@ -300,7 +300,7 @@ mod tests {
     #[test]
     fn the_space_is_checked_against_what_the_evaluator_reads() {
         let with_m = SearchSpace::hnsw()
-            .with_param(ParamSpec::int(M, 8, 64, 8, Phase::Build).with_default(32))
+            .with_param(ParamSpec::levels(M, vec![8, 16, 32, 64], Phase::Build).with_default(32))
             .unwrap();
         // A backend that tunes M (usearch) accepts the plain HNSW space and offers its own.
         let usearch_like = Stated(Some(with_m.clone()));

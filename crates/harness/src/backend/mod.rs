@@ -76,6 +76,13 @@ impl BuildOptions {
     }
 }
 
+/// The `M` values of a default space when a backend can tune `M`: powers of two, the
+/// values hnswlib's and FAISS's guides have users try. `M` sets the edges per node, so
+/// memory and build time grow about linearly in it; halving or doubling it is the
+/// smallest move whose effect a study resolves through the noise of one build
+/// (docs/stopping.md, "The default space").
+pub const M_LADDER: [i64; 4] = [8, 16, 32, 64];
+
 /// An index library: builds indexes from vectors and build-time parameters.
 pub trait IndexBackend: Send + Sync + Debug {
     /// A short stable name (`"instant-distance"`, `"usearch"`), part of the build-cache key.
@@ -99,12 +106,14 @@ pub trait IndexBackend: Send + Sync + Debug {
     }
 
     /// A search space over this backend's tunable parameters with the seed's bounds
-    /// (ef_construction 10..=400, ef_search 10..=200), plus `M` when it is tunable.
+    /// (ef_construction 10..=400, ef_search 10..=200, on [`SearchSpace::hnsw`]'s
+    /// ladders), plus `M` when it is tunable: 8, 16, 32 and 64 ([`M_LADDER`]), default 32.
     fn search_space(&self) -> Result<SearchSpace> {
         let space = SearchSpace::hnsw();
         if self.capabilities().tunable_m {
             return Ok(space.with_param(
-                ParamSpec::int(hnswtune_core::M, 8, 64, 8, Phase::Build).with_default(32),
+                ParamSpec::levels(hnswtune_core::M, M_LADDER.to_vec(), Phase::Build)
+                    .with_default(32),
             )?);
         }
         Ok(space)

@@ -4,8 +4,12 @@
 //! ```text
 //! cargo run --release -p hnswtune-example-harness --bin landscape -- [--data minilm|minilm-v2|minilm-default|clustered] [OUT]
 //! cargo run --release -p hnswtune-example-harness --bin landscape -- --data held-out --dir DIR [OUT]
+//! cargo run --release -p hnswtune-example-harness --features usearch --bin landscape -- --data minilm-usearch [OUT]
 //! ```
 //!
+//! - `minilm-usearch` (`landscapes/minilm-20k-usearch.jsonl`, needs `--features usearch`):
+//!   the shared MiniLM set on usearch, every ef_construction, `M` and ef_search value of
+//!   usearch's default space.
 //! - `minilm-default` (`landscapes/minilm-20k-default.jsonl`) and `held-out`: every value
 //!   of instant-distance's default search space (ef_construction 32, 53, 80, ... 400 ×
 //!   the 26 ef_search values), so a replay sees what a default `hnswtune tune` sees.
@@ -34,7 +38,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use hnswtune_core::{
-    EF_CONSTRUCTION, EF_SEARCH, EvalRequest, IndexName, Params, Trial, TriggerReason,
+    EF_CONSTRUCTION, EF_SEARCH, EvalRequest, IndexName, M, Params, Trial, TriggerReason,
 };
 use hnswtune_harness::IndexBackend;
 use hnswtune_harness::backend::instant::InstantDistance;
@@ -52,6 +56,9 @@ struct Recording {
     eval: EvalSet,
     ef_construction: Vec<i64>,
     ef_search: Vec<i64>,
+    /// `M` values, for a backend that tunes it; `None` leaves `M` out of the params.
+    m: Vec<Option<i64>>,
+    backend: Arc<dyn IndexBackend>,
 }
 
 fn minilm() -> anyhow::Result<Recording> {
@@ -63,6 +70,8 @@ fn minilm() -> anyhow::Result<Recording> {
         eval: data.eval,
         ef_construction: vec![10, 25, 50, 80, 120, 180, 270, 400],
         ef_search: vec![10, 20, 30, 40, 60, 80, 100, 130, 160, 200],
+        m: vec![None],
+        backend: Arc::new(InstantDistance::default()),
     })
 }
 
@@ -80,18 +89,42 @@ fn minilm_v2() -> anyhow::Result<Recording> {
 /// `hnswtune tune` can propose.
 fn default_ladders() -> anyhow::Result<(Vec<i64>, Vec<i64>)> {
     let space = InstantDistance::default().search_space()?;
-    let ladder = |name: &str| -> anyhow::Result<Vec<i64>> {
-        let spec = space.spec(name).context("the default space names it")?;
-        Ok(spec
-            .values()
-            .iter()
-            .filter_map(|v| match v {
-                hnswtune_core::ParamValue::Int(i) => Some(*i),
-                hnswtune_core::ParamValue::Cat(_) => None,
-            })
-            .collect())
-    };
-    Ok((ladder(EF_CONSTRUCTION)?, ladder(EF_SEARCH)?))
+    Ok((ladder(&space, EF_CONSTRUCTION)?, ladder(&space, EF_SEARCH)?))
+}
+
+/// The integer values of `name` in `space`.
+fn ladder(space: &hnswtune_core::SearchSpace, name: &str) -> anyhow::Result<Vec<i64>> {
+    let spec = space.spec(name).context("the default space names it")?;
+    Ok(spec
+        .values()
+        .iter()
+        .filter_map(|v| match v {
+            hnswtune_core::ParamValue::Int(i) => Some(*i),
+            hnswtune_core::ParamValue::Cat(_) => None,
+        })
+        .collect())
+}
+
+/// MiniLM on usearch at its default space's resolution: every ef_construction, `M` and
+/// ef_search value of `Usearch::search_space` (issue 16's third axis).
+#[cfg(feature = "usearch")]
+fn minilm_usearch() -> anyhow::Result<Recording> {
+    use hnswtune_harness::backend::usearch::Usearch;
+    let space = Usearch.search_space()?;
+    Ok(Recording {
+        index: "minilm-20k-usearch",
+        default_out: "landscapes/minilm-20k-usearch.jsonl",
+        ef_construction: ladder(&space, EF_CONSTRUCTION)?,
+        ef_search: ladder(&space, EF_SEARCH)?,
+        m: ladder(&space, M)?.into_iter().map(Some).collect(),
+        backend: Arc::new(Usearch),
+        ..minilm()?
+    })
+}
+
+#[cfg(not(feature = "usearch"))]
+fn minilm_usearch() -> anyhow::Result<Recording> {
+    bail!("--data minilm-usearch needs a binary built with `--features usearch`")
 }
 
 /// MiniLM at the default space's resolution (issue 16): every ef_construction and
@@ -119,6 +152,8 @@ fn held_out(dir: &str) -> anyhow::Result<Recording> {
         eval: data.eval,
         ef_construction,
         ef_search,
+        m: vec![None],
+        backend: Arc::new(InstantDistance::default()),
     })
 }
 
@@ -136,6 +171,8 @@ fn synthetic_clusters() -> anyhow::Result<Recording> {
         eval: EvalSet::new("clustered-1k", queries, 10, None)?,
         ef_construction: vec![12, 20, 32, 48, 72, 110, 160, 240, 350],
         ef_search: vec![10, 14, 20, 28, 40, 56, 80, 110, 150, 200],
+        m: vec![None],
+        backend: Arc::new(InstantDistance::default()),
     })
 }
 
@@ -157,11 +194,12 @@ fn main() -> anyhow::Result<()> {
         "minilm-v2" => minilm_v2()?,
         "clustered" => synthetic_clusters()?,
         "minilm-default" => minilm_default()?,
+        "minilm-usearch" => minilm_usearch()?,
         "held-out" => held_out(data_dir.as_deref().context(
             "--data held-out needs --dir DIR with base.fvecs, query.fvecs, groundtruth.ivecs",
         )?)?,
         other => bail!(
-            "--data {other}: expected minilm, minilm-v2, minilm-default, held-out or clustered"
+            "--data {other}: expected minilm, minilm-v2, minilm-default, minilm-usearch, held-out or clustered"
         ),
     };
     let out_path = out_path.unwrap_or_else(|| data.default_out.to_owned());
@@ -176,54 +214,59 @@ fn main() -> anyhow::Result<()> {
         cache_bytes: 256 << 20,
         ..EvaluatorOptions::default()
     };
-    let evaluator =
-        HnswEvaluator::with_options(Arc::new(InstantDistance::default()), source, options);
+    let evaluator = HnswEvaluator::with_options(Arc::clone(&data.backend), source, options);
     evaluator.add_eval_set(data.eval.clone());
     let mut out = std::io::BufWriter::new(std::fs::File::create(&out_path)?);
     // Seeds inside: a run cut short still holds both repeats of every build it reached.
     for &ef_construction in &data.ef_construction {
-        for seed in SEEDS {
-            for &ef_search in &data.ef_search {
-                let params = Params::new()
-                    .with(EF_CONSTRUCTION, ef_construction)
-                    .with(EF_SEARCH, ef_search);
-                let request = EvalRequest {
-                    index: index.clone(),
-                    eval_set: data.eval.name.clone(),
-                    params: params.clone(),
-                    seed,
-                    deterministic: false,
-                };
-                let m = evaluator.measure(&request)?;
-                let mut metrics = m.metrics.clone();
-                metrics.build_secs = m.original_build_secs;
-                let mut trial = Trial::start(
-                    index.clone(),
-                    data.eval.name.clone(),
-                    params,
-                    m.dataset.clone(),
-                    TriggerReason::Study,
-                );
-                trial.seed = seed;
-                trial.threads = m.threads;
-                trial.proposer = "grid".into();
-                trial.worker = "harness-landscape".into();
-                trial.note = format!(
-                    "landscape: build_secs is the real time of build (ef_construction={ef_construction}, seed={seed}), repeated on each of its lines; ef patch {:.3}s",
-                    m.prepare_secs
-                );
-                let trial = trial.complete(metrics);
-                trial.validate()?;
-                writeln!(out, "{}", serde_json::to_string(&trial)?)?;
-                out.flush()?;
-                eprintln!(
-                    "seed {seed} ef_c {ef_construction:>3} ef_s {ef_search:>3}: build {:6.2}s ({:?}) recall {:.4} p50 {:7.1}us search {:.2}s",
-                    m.original_build_secs,
-                    m.metrics.build_kind,
-                    m.metrics.recall,
-                    m.metrics.search_p50_us,
-                    m.metrics.search_secs
-                );
+        for &m in &data.m {
+            for seed in SEEDS {
+                for &ef_search in &data.ef_search {
+                    let mut params = Params::new()
+                        .with(EF_CONSTRUCTION, ef_construction)
+                        .with(EF_SEARCH, ef_search);
+                    if let Some(m) = m {
+                        params = params.with(M, m);
+                    }
+                    let request = EvalRequest {
+                        index: index.clone(),
+                        eval_set: data.eval.name.clone(),
+                        params: params.clone(),
+                        seed,
+                        deterministic: false,
+                    };
+                    let measured = evaluator.measure(&request)?;
+                    let mut metrics = measured.metrics.clone();
+                    metrics.build_secs = measured.original_build_secs;
+                    let mut trial = Trial::start(
+                        index.clone(),
+                        data.eval.name.clone(),
+                        params,
+                        measured.dataset.clone(),
+                        TriggerReason::Study,
+                    );
+                    trial.seed = seed;
+                    trial.threads = measured.threads;
+                    trial.proposer = "grid".into();
+                    trial.worker = "harness-landscape".into();
+                    trial.note = format!(
+                        "landscape: build_secs is the real time of build (ef_construction={ef_construction}{}, seed={seed}), repeated on each of its lines; ef patch {:.3}s",
+                        m.map_or(String::new(), |m| format!(", m={m}")),
+                        measured.prepare_secs
+                    );
+                    let trial = trial.complete(metrics);
+                    trial.validate()?;
+                    writeln!(out, "{}", serde_json::to_string(&trial)?)?;
+                    out.flush()?;
+                    eprintln!(
+                        "seed {seed} ef_c {ef_construction:>3} m {m:?} ef_s {ef_search:>3}: build {:6.2}s ({:?}) recall {:.4} p50 {:7.1}us search {:.2}s",
+                        measured.original_build_secs,
+                        measured.metrics.build_kind,
+                        measured.metrics.recall,
+                        measured.metrics.search_p50_us,
+                        measured.metrics.search_secs
+                    );
+                }
             }
         }
     }
