@@ -11,11 +11,9 @@ use super::Lattice;
 use super::hash::{FxHasher, seeded_rng, splitmix};
 
 /// The projected history, owned: every projected entry, flat, and the set of visited
-/// points by rank, built without an allocation per entry. A strategy that keeps it
-/// between calls ([`crate::Frontier`]) extends it by the trials appended since, or
-/// truncates it where the history changed, instead of reading every trial again.
+/// points by rank, built without an allocation per entry.
 #[derive(Clone, Debug)]
-pub(crate) struct HistoryIndex {
+struct HistoryIndex {
     dims: usize,
     /// Ladder indices of the projected entries, `dims` per entry, in history order.
     coords: Vec<u64>,
@@ -24,81 +22,39 @@ pub(crate) struct HistoryIndex {
     /// Entries whose point appears for the first time.
     distinct: Vec<usize>,
     visited: Visited,
-    /// The running digest.
+    /// The digest of every projected point and whether its trial completed.
     hasher: FxHasher,
-    /// How many history trials have been read, projected or not.
-    read: usize,
 }
 
 impl HistoryIndex {
-    pub(crate) fn new(lattice: &Lattice<'_>, history: &[Trial]) -> Self {
-        Self::with_capacity(lattice, history, history.len())
-    }
-
-    /// [`HistoryIndex::new`] with room for `capacity` entries, so that a kept index
-    /// grows without reallocating.
-    pub(crate) fn with_capacity(lattice: &Lattice<'_>, history: &[Trial], capacity: usize) -> Self {
+    /// Reads every trial of `history`, in order.
+    fn new(lattice: &Lattice<'_>, history: &[Trial]) -> Self {
         let dims = lattice.dims();
-        let capacity = capacity.max(history.len());
         let mut index = HistoryIndex {
             dims,
-            coords: Vec::with_capacity(capacity * dims),
-            positions: Vec::with_capacity(capacity),
-            distinct: Vec::with_capacity(capacity),
-            visited: Visited::new(lattice.cardinality(), capacity),
+            coords: Vec::with_capacity(history.len() * dims),
+            positions: Vec::with_capacity(history.len()),
+            distinct: Vec::with_capacity(history.len()),
+            visited: Visited::new(lattice.cardinality(), history.len()),
             hasher: FxHasher::default(),
-            read: 0,
         };
-        index.extend(lattice, history);
-        index
-    }
-
-    /// Reads the trials of `history` past the ones already read. Returns the index of
-    /// the first entry added.
-    pub(crate) fn extend(&mut self, lattice: &Lattice<'_>, history: &[Trial]) -> usize {
-        let first = self.positions.len();
-        for (position, trial) in history.iter().enumerate().skip(self.read) {
-            let before = self.coords.len();
-            if !lattice.encode_into(&trial.params, &mut self.coords) {
-                self.coords.truncate(before);
+        for (position, trial) in history.iter().enumerate() {
+            let before = index.coords.len();
+            if !lattice.encode_into(&trial.params, &mut index.coords) {
+                index.coords.truncate(before);
                 continue;
             }
-            let point = &self.coords[before..];
+            let point = &index.coords[before..];
             for &i in point {
-                self.hasher.write_u64(i);
+                index.hasher.write_u64(i);
             }
-            self.hasher.write_u64(u64::from(trial.is_complete()));
-            if self.visited.insert(lattice.rank(point)) {
-                self.distinct.push(self.positions.len());
+            index.hasher.write_u64(u64::from(trial.is_complete()));
+            if index.visited.insert(lattice.rank(point)) {
+                index.distinct.push(index.positions.len());
             }
-            self.positions.push(position);
+            index.positions.push(position);
         }
-        self.read = self.read.max(history.len());
-        first
-    }
-
-    /// Forgets every trial from history position `keep` on, as if only the first
-    /// `keep` trials of `history` had been read (they must be the ones read before).
-    pub(crate) fn truncate(&mut self, lattice: &Lattice<'_>, history: &[Trial], keep: usize) {
-        let entries = self.positions.partition_point(|&p| p < keep);
-        while self.distinct.last().is_some_and(|&e| e >= entries) {
-            let e = self.distinct.pop().unwrap_or(entries);
-            let rank = lattice.rank(&self.coords[e * self.dims..(e + 1) * self.dims]);
-            self.visited.remove(rank);
-        }
-        self.coords.truncate(entries * self.dims);
-        self.positions.truncate(entries);
-        self.read = self.read.min(keep);
-        // Truncation is rare (a trial changed state): the digest is recomputed rather
-        // than a state kept per entry, which every strategy would pay for.
-        self.hasher = FxHasher::default();
-        for e in 0..entries {
-            for &i in &self.coords[e * self.dims..(e + 1) * self.dims] {
-                self.hasher.write_u64(i);
-            }
-            let complete = history[self.positions[e]].is_complete();
-            self.hasher.write_u64(u64::from(complete));
-        }
+        index
     }
 
     /// Number of projected entries.
@@ -110,21 +66,13 @@ impl HistoryIndex {
     pub(crate) fn point(&self, i: usize) -> &[u64] {
         &self.coords[i * self.dims..(i + 1) * self.dims]
     }
-
-    /// The point and history position of every entry from `first` on, in order (the
-    /// space has at least one spec).
-    pub(crate) fn entries_from(&self, first: usize) -> impl Iterator<Item = (&[u64], usize)> {
-        debug_assert!(self.dims > 0, "a space without specs has no points to list");
-        let points = self.coords[first * self.dims..].chunks_exact(self.dims.max(1));
-        points.zip(self.positions[first..].iter().copied())
-    }
 }
 
-/// The history as the strategies need it: a [`HistoryIndex`] (owned, or borrowed
-/// from a strategy's cache) over the history it was read from.
+/// The history as the strategies need it: the projected entries, the set of visited
+/// configs, and a digest of both for seeding.
 #[derive(Debug)]
 pub(crate) struct HistoryView<'a> {
-    index: std::borrow::Cow<'a, HistoryIndex>,
+    index: HistoryIndex,
     history: &'a [Trial],
     /// A digest of the projected history, for seeding.
     pub(crate) digest: u64,
@@ -170,21 +118,6 @@ impl Visited {
         }
     }
 
-    fn remove(&mut self, rank: u128) {
-        match self {
-            Visited::Dense { bits, len } => {
-                let (word, bit) = ((rank / 64) as usize, rank % 64);
-                if bits[word] & (1 << bit) != 0 {
-                    bits[word] &= !(1 << bit);
-                    *len -= 1;
-                }
-            }
-            Visited::Sparse(set) => {
-                set.remove(&rank);
-            }
-        }
-    }
-
     fn contains(&self, rank: u128) -> bool {
         match self {
             Visited::Dense { bits, .. } => bits
@@ -203,16 +136,9 @@ impl Visited {
 }
 
 impl<'a> HistoryView<'a> {
+    /// Reads `history` through the projection rule of `lattice`.
     pub(crate) fn new(lattice: &Lattice<'_>, history: &'a [Trial]) -> Self {
-        Self::over(
-            std::borrow::Cow::Owned(HistoryIndex::new(lattice, history)),
-            history,
-        )
-    }
-
-    /// The view of `index`, which must have read exactly `history`.
-    pub(crate) fn over(index: std::borrow::Cow<'a, HistoryIndex>, history: &'a [Trial]) -> Self {
-        debug_assert_eq!(index.read, history.len());
+        let index = HistoryIndex::new(lattice, history);
         HistoryView {
             digest: splitmix(index.hasher.finish()),
             index,

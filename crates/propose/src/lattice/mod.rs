@@ -11,8 +11,8 @@
 //! not allow is ignored. Encoding goes straight to ladder indices, without cloning the
 //! entry's params.
 //!
-//! - [`HistoryIndex`] and [`HistoryView`] (`history.rs`): the projected history, the
-//!   visited set and the digest that seeds each proposal's RNG.
+//! - [`HistoryView`] (`history.rs`): the projected history, the visited set and the
+//!   digest that seeds each proposal's RNG.
 //! - [`nearest_unvisited`] (`nearest.rs`): the deterministic fallback scan.
 //! - `hash.rs`: the deterministic hashers and the RNG seeding.
 
@@ -23,7 +23,7 @@ mod nearest;
 #[cfg(test)]
 pub(crate) use hash::PointSet;
 pub(crate) use hash::{ByValues, Fnv, FxHashMap, seeded_rng, splitmix};
-pub(crate) use history::{HistoryIndex, HistoryView};
+pub(crate) use history::HistoryView;
 pub(crate) use nearest::nearest_unvisited;
 
 use hnswtune_core::{ParamKind, ParamSpec, ParamValue, Params, Phase, SearchSpace};
