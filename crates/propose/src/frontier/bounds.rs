@@ -310,3 +310,76 @@ impl Picture<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ProposalContext;
+    use crate::frontier::model::{Groups, Layout, fixture};
+    use crate::lattice::{HistoryView, Lattice};
+    use hnswtune_core::Objective;
+
+    /// Below a measurement the bound scales with the parameter's value, above it the
+    /// measured cost holds.
+    #[test]
+    fn the_envelope_bounds_cost_from_below() {
+        let points = [CostAt { s: 2, cost: 20.0 }, CostAt { s: 10, cost: 55.0 }];
+        let envelope = Envelope::new(&points, |s| (s + 10) as f64);
+        assert_eq!(envelope.at(5, 15.0), 15.0 * 55.0 / 20.0);
+        assert_eq!(envelope.at(12, 22.0), 55.0);
+        assert_eq!(envelope.at(0, 10.0), 10.0 * 55.0 / 20.0);
+        assert_eq!(Envelope::default().at(3, 13.0), 0.0);
+    }
+
+    /// A bracketed group bisects, a group with misses only gallops up from them, and
+    /// an unopened build starts at its nearest neighbour's `hi`, above what a larger
+    /// build clearly missed; the bound comes from the group and its smaller neighbour.
+    #[test]
+    fn plans_bisect_gallop_and_guess() {
+        let (space, history) = (fixture::space(), fixture::history());
+        let objective = Objective::new(0.95).unwrap();
+        let ctx = ProposalContext {
+            space: &space,
+            history: &history,
+            champion: None,
+            objective: &objective,
+        };
+        let lattice = Lattice::new(&space);
+        let layout = Layout::new(&lattice, 1);
+        let view = HistoryView::new(&lattice, &history);
+        let groups = Groups::read(&lattice, &layout, &view, &ctx, 0.005);
+        let picture = Picture::new(&lattice, &layout, &groups, 0.0);
+        // Build 15: infeasible at 2, feasible at 10: the middle of 3..10.
+        let bracketed = picture.plan(&[5]);
+        assert_eq!(bracketed.probe, Some(6));
+        // At 3: build 12's 30 at 4 scaled by 13/14, build 15's 20 at 2, and its 55 at
+        // 10 scaled by 13/20; the largest holds.
+        assert!((bracketed.bound - 55.0 * 13.0 / 20.0).abs() < 1e-12);
+        // Build 12: one miss at 4 and nothing feasible: one step up.
+        assert_eq!(picture.plan(&[2]).probe, Some(5));
+        // Build 11, unopened: build 15's hi, 10.
+        assert_eq!(picture.plan(&[1]).probe, Some(10));
+        // Build 10, smaller than every measured one: larger builds bound nothing.
+        assert_eq!(picture.plan(&[0]).bound, 0.0);
+        // Build 20: its smaller neighbours do, build 15's 55 at 20 scaled to 10.
+        assert_eq!(picture.plan(&[10]).bound, 55.0 * 10.0 / 20.0);
+        // A resolved bracket has nothing to probe.
+        let resolved = fixture::history()
+            .into_iter()
+            .chain((3..10).map(|s| {
+                crate::test_support::trial_of(
+                    fixture::params(15, 10 + s),
+                    crate::test_support::metrics(0.9, 40.0),
+                )
+            }))
+            .collect::<Vec<_>>();
+        let view = HistoryView::new(&lattice, &resolved);
+        let ctx = ProposalContext {
+            history: &resolved,
+            ..ctx
+        };
+        let groups = Groups::read(&lattice, &layout, &view, &ctx, 0.005);
+        let picture = Picture::new(&lattice, &layout, &groups, 0.0);
+        assert_eq!(picture.plan(&[5]).probe, None);
+    }
+}

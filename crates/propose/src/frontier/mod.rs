@@ -334,3 +334,34 @@ fn on_a_built_group(ctx: &ProposalContext<'_>, params: &Params) -> bool {
         .rev()
         .any(|t| same_group(&t.params) && ctx.space.contains(&t.params))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::model::fixture;
+    use super::*;
+    use hnswtune_core::Objective;
+
+    /// The latest trial's build is continued while its bracket is open and it is not
+    /// dominated: build 15 bisects between 12 and 20, though its latest trial (at 25)
+    /// is still running.
+    #[test]
+    fn the_latest_build_is_continued() {
+        let (space, history) = (fixture::space(), fixture::history());
+        let objective = Objective::new(0.95).unwrap();
+        let ctx = ProposalContext {
+            space: &space,
+            history: &history,
+            champion: None,
+            objective: &objective,
+        };
+        let frontier = Frontier::new(FrontierConfig {
+            noise_tolerance: Some(0.0),
+            ..FrontierConfig::default()
+        })
+        .unwrap();
+        assert_eq!(
+            frontier.propose(&ctx).unwrap(),
+            Some(fixture::params(15, 16))
+        );
+    }
+}

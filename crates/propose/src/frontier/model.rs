@@ -532,3 +532,112 @@ fn suffix_misses(groups: &[Group<'_>], axis: bool) -> (Vec<Option<u64>>, Vec<Opt
     }
     (clear, missed)
 }
+
+/// A small history over `ef_construction` 10..=20 and `ef_search` 10..=30 (step 1,
+/// so a point is the two values minus 10), shared by the tests of the frontier
+/// modules.
+#[cfg(test)]
+pub(super) mod fixture {
+    use crate::test_support::{metrics, trial_of};
+    use hnswtune_core::{EF_CONSTRUCTION, EF_SEARCH, Params, SearchSpace, Trial, TrialState};
+
+    pub(crate) fn params(ef_construction: i64, ef_search: i64) -> Params {
+        Params::new()
+            .with(EF_CONSTRUCTION, ef_construction)
+            .with(EF_SEARCH, ef_search)
+    }
+
+    pub(crate) fn space() -> SearchSpace {
+        SearchSpace::hnsw_fine((10, 20), (10, 30)).expect("valid bounds")
+    }
+
+    /// At a 0.95 floor: build 15 is feasible at `ef_search` 20 (two measurements,
+    /// mean recall 0.955, mean p50 55) and just misses at 12 (by less than the 0.005
+    /// margin); build 12 clearly misses at 14; the latest trial, build 15 at 25, is
+    /// still running.
+    pub(crate) fn history() -> Vec<Trial> {
+        let mut running = trial_of(params(15, 25), metrics(0.99, 90.0));
+        running.state = TrialState::Running;
+        running.metrics = None;
+        vec![
+            trial_of(params(15, 20), metrics(0.94, 50.0)),
+            trial_of(params(12, 14), metrics(0.90, 30.0)),
+            trial_of(params(15, 20), metrics(0.97, 60.0)),
+            trial_of(params(15, 12), metrics(0.948, 20.0)),
+            running,
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hnswtune_core::Objective;
+
+    /// Groups come out in coordinate order whatever the history order; repeats are
+    /// averaged and the mean recall decides feasibility; a running trial counts as
+    /// visited but not measured; misses are told apart by the recall margin, and the
+    /// suffix of misses runs from larger builds down the partition.
+    #[test]
+    fn the_history_is_read_as_groups() {
+        let (space, history) = (fixture::space(), fixture::history());
+        let objective = Objective::new(0.95).unwrap();
+        let ctx = ProposalContext {
+            space: &space,
+            history: &history,
+            champion: None,
+            objective: &objective,
+        };
+        let lattice = Lattice::new(&space);
+        let layout = Layout::new(&lattice, 1);
+        assert!(layout.axis);
+        assert_eq!(layout.gdims, [0]);
+        let view = HistoryView::new(&lattice, &history);
+        let groups = Groups::read(&lattice, &layout, &view, &ctx, 0.005);
+        let picture = Picture::new(&lattice, &layout, &groups, 0.0);
+        let coords: Vec<&[u64]> = picture.groups.iter().map(|g| g.coords).collect();
+        assert_eq!(coords, [[2], [5]]);
+        let (small, large) = (&picture.groups[0], &picture.groups[1]);
+        assert_eq!(small.visited, [4]);
+        assert_eq!(
+            small.summary,
+            [Summary {
+                s: 4,
+                feasible: false,
+                cost: 30.0
+            }]
+        );
+        assert_eq!(
+            (small.clearly_infeasible, small.infeasible),
+            (Some(4), Some(4))
+        );
+        assert_eq!(large.visited, [2, 10, 15]);
+        assert_eq!(
+            large.summary,
+            [
+                Summary {
+                    s: 2,
+                    feasible: false,
+                    cost: 20.0
+                },
+                Summary {
+                    s: 10,
+                    feasible: true,
+                    cost: 55.0
+                }
+            ]
+        );
+        assert_eq!(
+            (large.clearly_infeasible, large.infeasible),
+            (None, Some(2))
+        );
+        assert_eq!(large.hi(), Some(10));
+        assert_eq!(picture.suffix_infeasible, [Some(4), None]);
+        assert_eq!(picture.suffix_missed, [Some(4), Some(2)]);
+        let incumbent = picture.incumbent.as_ref().unwrap();
+        assert_eq!((incumbent.cost, &incumbent.point[..]), (55.0, &[5, 10][..]));
+        assert!(picture.is_built(&[5]) && !picture.is_built(&[6]));
+        let part = picture.partition(&[3]);
+        assert_eq!((part.range, part.pos), (0..2, 1));
+    }
+}

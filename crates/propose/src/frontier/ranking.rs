@@ -324,3 +324,49 @@ impl GroupSet {
         order.into_iter().map(|i| self.get(i))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(dominated: bool, new_build: bool, bound: f64, gap: f64) -> RankKey {
+        let width = bucket_width(0.1);
+        RankKey {
+            dominated,
+            new_build,
+            bucket: bucket(bound, width),
+            expected_bucket: bucket(bound, width),
+            depth: 1,
+            bound,
+            gap,
+            tie: 0,
+        }
+    }
+
+    /// Not dominated beats dominated, an existing build beats a new one, bounds within
+    /// one tolerance share a bucket, and at equal bounds the larger gap wins.
+    #[test]
+    fn rank_keys_order_candidates() {
+        assert!(key(false, true, 90.0, 0.0).better_than(&key(true, false, 10.0, 0.0)));
+        assert!(key(false, false, 90.0, 0.0).better_than(&key(false, true, 10.0, 0.0)));
+        assert!(key(false, false, 10.0, 0.0).better_than(&key(false, false, 12.0, 0.0)));
+        assert!(key(false, false, 10.0, 0.5).better_than(&key(false, false, 10.0, 0.1)));
+        let width = bucket_width(0.1);
+        assert_eq!(bucket(10.0, width), bucket(10.5, width));
+        assert_ne!(bucket(10.0, width), bucket(12.0, width));
+        assert_eq!(bucket(0.0, width), i64::MIN);
+    }
+
+    /// The set lists each group once, in ascending order, whatever the pushes.
+    #[test]
+    fn group_sets_are_sorted_and_distinct() {
+        let mut set = GroupSet::new(2);
+        for g in [[3, 1], [0, 2], [3, 1], [0, 1]] {
+            set.push(&g);
+        }
+        set.push_with(&[0, 2], 0, 3);
+        assert!(set.contains(&[0, 2]) && !set.contains(&[2, 0]));
+        let sorted: Vec<&[u64]> = set.sorted().collect();
+        assert_eq!(sorted, [[0, 1], [0, 2], [3, 1], [3, 2]]);
+    }
+}
