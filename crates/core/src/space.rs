@@ -299,12 +299,26 @@ impl ParamSpec {
     /// Maps a point `u` of `[0, 1]` to the nearest allowed value, honouring the scale
     /// (log ladders are spread uniformly in log space; levels and categories by index).
     pub fn from_unit(&self, u: f64) -> ParamValue {
+        self.value_at(self.index_at_unit(u))
+    }
+
+    /// Maps an allowed value to its position in `[0, 1]` (inverse of [`Self::from_unit`]).
+    pub fn to_unit(&self, value: &ParamValue) -> Option<f64> {
+        self.index_of(value).map(|i| self.unit_at(i))
+    }
+
+    /// The index of the allowed value [`Self::from_unit`] maps `u` to: `u` is clamped
+    /// to `[0, 1]` (a non-finite `u` reads as 0), an integer ladder rounds to the
+    /// nearest step of its linear or log scale, and levels and categories take the
+    /// index whose share of `[0, 1]` holds `u`.
+    pub fn index_at_unit(&self, u: f64) -> u64 {
         let u = if u.is_finite() {
             u.clamp(0.0, 1.0)
         } else {
             0.0
         };
-        match &self.kind {
+        let last = self.cardinality().saturating_sub(1);
+        match self.kind {
             ParamKind::Int {
                 low,
                 high,
@@ -312,52 +326,52 @@ impl ParamSpec {
                 scale,
             } => {
                 let x = match scale {
-                    Scale::Linear => *low as f64 + u * (*high - *low) as f64,
+                    Scale::Linear => low as f64 + u * (high - low) as f64,
                     Scale::Log => {
-                        ((*low as f64).ln() + u * ((*high as f64).ln() - (*low as f64).ln())).exp()
+                        ((low as f64).ln() + u * ((high as f64).ln() - (low as f64).ln())).exp()
                     }
                 };
-                let steps = ((x - *low as f64) / *step as f64).round().max(0.0) as u64;
-                self.value_at(steps)
+                (((x - low as f64) / step as f64).round().max(0.0) as u64).min(last)
             }
-            _ => {
-                let n = self.cardinality();
-                self.value_at(((u * n as f64).floor() as u64).min(n - 1))
-            }
+            _ => ((u * self.cardinality() as f64).floor() as u64).min(last),
         }
     }
 
-    /// Maps an allowed value to its position in `[0, 1]` (inverse of [`Self::from_unit`]).
-    pub fn to_unit(&self, value: &ParamValue) -> Option<f64> {
-        let i = self.index_of(value)?;
-        Some(match (&self.kind, value) {
-            (
-                ParamKind::Int {
-                    low, high, scale, ..
-                },
-                ParamValue::Int(v),
-            ) => {
+    /// The position in `[0, 1]` of the `i`-th allowed value (clamped to the last), the
+    /// number [`Self::to_unit`] gives for it: an integer ladder's value on its linear
+    /// or log scale between `low` and `high`, and for levels and categories the middle
+    /// of the index's share of `[0, 1]`. Strategies that work on ladder indices call
+    /// this rather than build the value.
+    pub fn unit_at(&self, i: u64) -> f64 {
+        let n = self.cardinality();
+        let i = i.min(n.saturating_sub(1));
+        match self.kind {
+            ParamKind::Int {
+                low,
+                high,
+                step,
+                scale,
+            } => {
                 if high == low {
-                    0.0
-                } else {
-                    match scale {
-                        Scale::Linear => (v - low) as f64 / (high - low) as f64,
-                        Scale::Log => {
-                            ((*v as f64).ln() - (*low as f64).ln())
-                                / ((*high as f64).ln() - (*low as f64).ln())
-                        }
+                    return 0.0;
+                }
+                let v = low + step * i as i64;
+                match scale {
+                    Scale::Linear => (v - low) as f64 / (high - low) as f64,
+                    Scale::Log => {
+                        ((v as f64).ln() - (low as f64).ln())
+                            / ((high as f64).ln() - (low as f64).ln())
                     }
                 }
             }
             _ => {
-                let n = self.cardinality();
                 if n <= 1 {
                     0.0
                 } else {
                     (i as f64 + 0.5) / n as f64
                 }
             }
-        })
+        }
     }
 
     /// True for integer ladders and level lists, whose values are ordered.
@@ -872,6 +886,39 @@ mod tests {
                 Phase::Build
             )),
         ]
+    }
+
+    /// `unit_at` and `index_at_unit` are inverse on every ladder index, on linear and
+    /// log ladders, stepped ones whose `high` is off the ladder, levels and
+    /// categories, and clamp past the ends; `to_unit` and `from_unit` are the same
+    /// maps through the values.
+    #[test]
+    fn unit_positions_round_trip_on_every_index() {
+        let specs = vec![
+            ParamSpec::int("a", 10, 400, 1, Phase::Build).log_scale(),
+            ParamSpec::int("c", 100, 600, 10, Phase::Build),
+            ParamSpec::int("e", 3, 1000, 7, Phase::Search).log_scale(),
+            ParamSpec::int("f", 5, 5, 1, Phase::Search).log_scale(),
+            ParamSpec::int("h", -50, 77, 3, Phase::Search),
+            ParamSpec::int("i", 2, 9, 4, Phase::Build).log_scale(),
+            ParamSpec::levels("j", vec![4, 8, 16, 32, 64, 100], Phase::Build),
+            ParamSpec::levels("k", vec![7], Phase::Build),
+            ParamSpec::categorical("l", ["x", "y", "z"], Phase::Search),
+        ];
+        for spec in &specs {
+            let last = spec.cardinality() - 1;
+            for i in 0..=last {
+                let u = spec.unit_at(i);
+                assert!((0.0..=1.0).contains(&u), "{} index {i}: {u}", spec.name);
+                assert_eq!(spec.index_at_unit(u), i, "{} index {i}", spec.name);
+                assert_eq!(spec.to_unit(&spec.value_at(i)), Some(u), "{}", spec.name);
+                assert_eq!(spec.from_unit(u), spec.value_at(i), "{}", spec.name);
+            }
+            assert_eq!(spec.unit_at(last + 5), spec.unit_at(last), "{}", spec.name);
+            assert_eq!(spec.index_at_unit(1.5), spec.index_at_unit(1.0));
+            assert_eq!(spec.index_at_unit(f64::NAN), spec.index_at_unit(0.0));
+            assert_eq!(spec.index_at_unit(-1.0), 0, "{}", spec.name);
+        }
     }
 
     proptest! {
