@@ -27,9 +27,8 @@ fn latency(c: &mut Criterion) {
                 champion,
                 objective: &objective,
             };
-            // A fresh proposer per call: Frontier keeps what it derived from the last
-            // history, and this is the cold figure (the `latency` binary also reports
-            // calls on a history that grows by one trial).
+            // A fresh proposer per call, the cold figure (the `latency` binary also
+            // reports calls on a history that grows by one trial).
             group.bench_with_input(BenchmarkId::new(kind.name(), n), &ctx, |b, ctx| {
                 b.iter(|| black_box(kind.build(1).propose(black_box(ctx)).expect("proposes")))
             });

@@ -21,8 +21,9 @@
 //!      (3% by default): its median p50 is at least that fraction lower **and** its
 //!      slowest repeat is faster than the champion's fastest, so the gain lies outside
 //!      the spread of the repeats;
-//!    - otherwise, when the medians are within the margin (a latency tie), a recall
-//!      higher by more than [`RECALL_TIE_EPSILON`] wins: the core's tie rule;
+//!    - otherwise, when the challenger's median is no higher than the champion's (a
+//!      latency tie), a recall higher by more than [`RECALL_TIE_EPSILON`] wins: the
+//!      core's tie rule, which never lets a slower challenger win on recall;
 //!    - when minimising another cost (p95, build time), which the comparison does not
 //!      measure, the challenger wins only if it beats the champion's same-data recorded
 //!      metrics and its re-measured median p50 is no worse than the margin allows.
@@ -133,7 +134,8 @@ pub fn judge(
         Minimize::P50 => {
             if ab.challenger_faster(margin) {
                 Verdict::Promote(PromoteRule::Faster)
-            } else if latency_tie && ab.challenger_recall > ab.champion_recall + RECALL_TIE_EPSILON
+            } else if ab.challenger_median_us() <= ab.champion_median_us()
+                && ab.challenger_recall > ab.champion_recall + RECALL_TIE_EPSILON
             {
                 Verdict::Promote(PromoteRule::RecallTie)
             } else {
@@ -206,6 +208,12 @@ mod tests {
         assert_eq!(
             judge(&o, &c, None, &tie_better_recall),
             Verdict::Promote(PromoteRule::RecallTie)
+        );
+        let slower_better_recall = ab(&[100.0, 100.0], &[101.0, 102.0], 0.95, 0.99);
+        assert_eq!(
+            judge(&o, &c, None, &slower_better_recall),
+            Verdict::Keep(KeepReason::WithinNoise),
+            "recall never buys latency, even within the margin"
         );
         let remeasured_low = ab(&[100.0], &[50.0], 0.95, 0.89);
         assert_eq!(

@@ -7,9 +7,12 @@
 //! `max_index_bytes` / `max_build_secs` when set. That floor is never waived. Among
 //! feasible configs the objective minimises one cost (p50 by default). A challenger
 //! beats a feasible champion when its cost is lower by more than `noise_margin` (a
-//! fraction, 3% by default). When the costs are within the margin, they tie, and a
-//! challenger with recall higher by more than [`RECALL_TIE_EPSILON`] wins, as in the
-//! seed's rule. A feasible challenger always beats an infeasible champion (for example
+//! fraction, 3% by default). When its cost is lower by less than that, or equal, the
+//! two tie, and a challenger with recall higher by more than [`RECALL_TIE_EPSILON`]
+//! wins. Unlike the seed's rule, a slower challenger never wins a tie: recall above the
+//! floor is not what the objective buys, and a tie band above the champion's cost would
+//! let each recall tie-break add up to one margin of latency (a measured margin can be
+//! 10% or more). A feasible challenger always beats an infeasible champion (for example
 //! one whose recall fell after data was appended).
 //!
 //! Comparing against the champion's *recorded* metrics is only a pre-filter: the agent
@@ -148,8 +151,8 @@ impl Objective {
         if c < k * (1.0 - self.noise_margin) {
             return true;
         }
-        let tie = c <= k * (1.0 + self.noise_margin);
-        tie && challenger.recall > champion.recall + RECALL_TIE_EPSILON
+        // A tie: lower by less than the margin, or equal; never slower.
+        c <= k && challenger.recall > champion.recall + RECALL_TIE_EPSILON
     }
 
     /// The feasible trial with the lowest cost in `trials` (ties: higher recall, then
@@ -334,6 +337,14 @@ mod tests {
         assert!(
             !o.beats(&m(0.99, 150.0), Some(&m(0.95, 100.0))),
             "slower loses"
+        );
+        assert!(
+            !o.beats(&m(0.99, 101.0), Some(&m(0.95, 100.0))),
+            "a slower challenger never wins on recall, even within the margin"
+        );
+        assert!(
+            o.beats(&m(0.96, 100.0), Some(&m(0.95, 100.0))),
+            "an equal cost is a tie"
         );
         assert!(
             o.beats(&m(0.91, 500.0), Some(&m(0.85, 100.0))),

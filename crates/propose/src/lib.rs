@@ -29,9 +29,7 @@
 //!
 //! A proposal is a pure function of (settings, space, history): strategies derive
 //! their RNG from a configured seed mixed with a digest of the projected history, and
-//! what a strategy keeps between calls is a cache that never changes a proposal
-//! ([`Frontier`] keeps what it derived from the last history and reads only the trials
-//! appended since). That makes every decision reproducible from the journal,
+//! keep nothing between calls that could change a proposal. That makes every decision reproducible from the journal,
 //! lets a study resume after a restart, and lets several agents share one journal.
 //! Every strategy honours the same contract, checked for all of them by one
 //! conformance suite (`tests/conformance.rs`):

@@ -10,7 +10,7 @@
 //! Two figures per strategy and size:
 //!
 //! - **cold**: a fresh proposer per call, so nothing derived from an earlier call can
-//!   help (Frontier keeps a cache);
+//!   help;
 //! - **incremental**: a fresh proposer that has already proposed from the history
 //!   without its last trial, which is how the agent calls it (one new trial between
 //!   two proposals).
