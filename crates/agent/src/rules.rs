@@ -9,8 +9,13 @@
 //!    waived.
 //! 2. **No champion**: a feasible challenger becomes the first champion.
 //! 3. **Pre-filter** ([`screen`]): when the champion has metrics measured on the same
-//!    data fingerprint, the challenger must [`Objective::beats`] them. Metrics from
-//!    other data are never compared; without same-data metrics, the step is skipped.
+//!    data fingerprint, a challenger that is clearly worse on them is kept out of the
+//!    re-measurement. When minimising p50, clearly worse means a recorded p50 above the
+//!    champion's by more than the `noise_margin`: anything closer may be a gain that one
+//!    noisy measurement hid, and the interleaved re-measurement, which measures p50, is
+//!    what tells. For the other costs the challenger must [`Objective::beats`] the
+//!    champion's metrics. Metrics from other data are never compared; without same-data
+//!    metrics, the step is skipped.
 //! 4. **Interleaved re-measurement** ([`judge`]): champion and challenger are measured
 //!    again, alternately, in one run ([`hnswtune_core::Evaluator::compare`]). Then:
 //!    - the challenger's re-measured recall must still meet the floor;
@@ -103,11 +108,23 @@ pub fn screen(
     if !has_champion {
         return Screen::Promote(PromoteRule::FirstChampion);
     }
-    match champion_same_data {
-        Some(champion) if !objective.beats(challenger, Some(champion)) => {
-            Screen::Keep(KeepReason::NotBetterThanRecorded)
+    let Some(champion) = champion_same_data else {
+        return Screen::Compare;
+    };
+    let could_win = match objective.minimize {
+        // The re-measurement measures p50, interleaved, which resolves differences a
+        // single recorded p50 cannot: everything not clearly slower goes to it.
+        Minimize::P50 => {
+            !objective.feasible(champion)
+                || objective.cost(challenger)
+                    < objective.cost(champion) * (1.0 + objective.noise_margin)
         }
-        _ => Screen::Compare,
+        Minimize::P95 | Minimize::BuildSecs => objective.beats(challenger, Some(champion)),
+    };
+    if could_win {
+        Screen::Compare
+    } else {
+        Screen::Keep(KeepReason::NotBetterThanRecorded)
     }
 }
 
@@ -184,6 +201,25 @@ mod tests {
             Screen::Keep(KeepReason::NotBetterThanRecorded)
         );
         assert_eq!(screen(&o, &m(0.95, 100.0), true, None), Screen::Compare);
+        assert_eq!(
+            screen(&o, &m(0.95, 51.0), true, Some(&m(0.95, 50.0))),
+            Screen::Compare,
+            "a p50 within the margin of the champion's may hide a gain: re-measure"
+        );
+        assert_eq!(
+            screen(&o, &m(0.95, 52.0), true, Some(&m(0.95, 50.0))),
+            Screen::Keep(KeepReason::NotBetterThanRecorded),
+            "clearly slower (4% > the 3% margin)"
+        );
+        let p95 = Objective {
+            minimize: Minimize::P95,
+            ..Objective::new(0.9).unwrap()
+        };
+        assert_eq!(
+            screen(&p95, &m(0.95, 51.0), true, Some(&m(0.95, 50.0))),
+            Screen::Keep(KeepReason::NotBetterThanRecorded),
+            "costs the re-measurement does not measure must beat the recorded ones"
+        );
         assert_eq!(
             screen(&o, &m(0.95, 40.0), true, Some(&m(0.95, 50.0))),
             Screen::Compare
