@@ -8,7 +8,8 @@
 //!   the recall margin) is infeasible here too, which can raise `lo`; an inference
 //!   above the group's own `hi` contradicts a measurement (noise) and is dropped.
 //! - **Probe.** A group with no measurement starts at the `hi` of the nearest build of
-//!   its partition that has one, else mid-ladder. With both ends known it bisects the
+//!   its partition that has one, else at that of the nearest opened build of any
+//!   partition (another `m`), else mid-ladder. With both ends known it bisects the
 //!   open range; with one end known it gallops away from it by 1, 2, 4, ... steps.
 //! - **Bound.** Latency never decreases with the monotone parameter and is affine in
 //!   its value with a non-negative intercept, so below a measurement `(v', cost')` the
@@ -210,7 +211,8 @@ impl Picture<'_, '_> {
             .fold(0.0, f64::max)
     }
 
-    /// The `hi` of the nearest build of `g`'s partition that has one, else mid-ladder.
+    /// The `hi` of the nearest build of `g`'s partition that has one, else of the nearest
+    /// opened build elsewhere, else mid-ladder.
     fn guess(&self, g: &[u64], part: &Partition) -> u64 {
         let here = self.axis_unit(self.axis_of(g));
         let with_hi = |h: &Group<'_>| h.hi().map(|hi| (self.axis_of(h.coords), hi));
@@ -231,7 +233,27 @@ impl Picture<'_, '_> {
                     .then(x.0.cmp(&y.0))
             })
             .map(|(_, hi)| hi)
+            .or_else(|| self.nearest_hi_elsewhere(g))
             .unwrap_or_else(|| self.lattice.index_at_unit(self.layout.monotone, 0.5))
+    }
+
+    /// The `hi` of the opened group nearest to `g` (summed unit distance over the group
+    /// coordinates) in any partition, for a group whose own partition has none: a build
+    /// with another `m` needs an `ef_search` nearer the incumbent's than mid-ladder.
+    fn nearest_hi_elsewhere(&self, g: &[u64]) -> Option<u64> {
+        let distance = |coords: &[u64]| -> f64 {
+            self.layout
+                .gdims
+                .iter()
+                .zip(coords.iter().zip(g))
+                .map(|(&d, (&a, &b))| (self.lattice.unit(d, a) - self.lattice.unit(d, b)).abs())
+                .sum()
+        };
+        self.groups
+            .iter()
+            .filter_map(|h| h.hi().map(|hi| (distance(h.coords), hi)))
+            .min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)))
+            .map(|(_, hi)| hi)
     }
 
     /// The bracket, bound and next probe of group `g`.
@@ -329,6 +351,58 @@ mod tests {
         assert_eq!(envelope.at(12, 22.0), 55.0);
         assert_eq!(envelope.at(0, 10.0), 10.0 * 55.0 / 20.0);
         assert_eq!(Envelope::default().at(3, 13.0), 0.0);
+    }
+
+    /// A build with another `m`, whose partition holds no measurement, starts at the
+    /// `hi` of the nearest opened build of any partition, not mid-ladder.
+    #[test]
+    fn a_build_of_another_partition_starts_at_the_nearest_hi() {
+        use hnswtune_core::{M, ParamSpec, Phase, SearchSpace};
+        let space = SearchSpace::hnsw_fine((10, 20), (10, 30))
+            .unwrap()
+            .with_param(ParamSpec::levels(M, vec![8, 16, 32], Phase::Build).with_default(16))
+            .unwrap();
+        let at = |m: i64, ef_search: i64, recall: f64| {
+            crate::test_support::trial_of(
+                fixture::params(15, ef_search).with(M, m),
+                crate::test_support::metrics(recall, ef_search as f64),
+            )
+        };
+        // m = 16: infeasible at 14, feasible at 16; m = 32 has nothing feasible yet.
+        let history = vec![at(16, 14, 0.90), at(16, 16, 0.96), at(32, 29, 0.80)];
+        let objective = Objective::new(0.95).unwrap();
+        let ctx = ProposalContext {
+            space: &space,
+            history: &history,
+            champion: None,
+            objective: &objective,
+        };
+        let lattice = Lattice::new(&space);
+        let monotone = space
+            .specs()
+            .iter()
+            .position(|s| s.name == hnswtune_core::EF_SEARCH)
+            .unwrap();
+        let layout = Layout::new(&lattice, monotone);
+        let view = HistoryView::new(&lattice, &history);
+        let groups = Groups::read(&lattice, &layout, &view, &ctx, 0.005);
+        let picture = Picture::new(&lattice, &layout, &groups, 0.0);
+        let coords = |m: i64, ef_construction: i64| -> Vec<u64> {
+            let p = fixture::params(ef_construction, 10).with(M, m);
+            let point = lattice.encode(&p).unwrap();
+            layout.gdims.iter().map(|&d| point[d]).collect()
+        };
+        let hi_of_m16 = lattice
+            .encode(&fixture::params(15, 16).with(M, 16))
+            .unwrap()[monotone];
+        // m = 8, ef_construction 18: no build of its partition has a hi, and the
+        // nearest opened build with one is 15/16 (m = 32 has none).
+        assert_eq!(picture.plan(&coords(8, 18)).probe, Some(hi_of_m16));
+        assert_ne!(
+            hi_of_m16,
+            lattice.index_at_unit(monotone, 0.5),
+            "the test must tell the two starts apart"
+        );
     }
 
     /// A bracketed group bisects, a group with misses only gallops up from them, and
