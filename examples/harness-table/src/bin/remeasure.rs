@@ -24,6 +24,13 @@ use hnswtune_harness::latency::median;
 use hnswtune_harness::{BuildOptions, IndexBackend, Searcher};
 
 const K: usize = 10;
+
+/// One (config, build seed) measured in the rounds.
+struct Side {
+    config: (i64, i64),
+    searcher: std::sync::Arc<dyn Searcher>,
+    recall: f64,
+}
 const SEEDS: [u64; 2] = [1, 2];
 
 fn main() -> anyhow::Result<()> {
@@ -77,7 +84,7 @@ fn main() -> anyhow::Result<()> {
             builds.insert((c, seed), built);
         }
     }
-    let mut sides: Vec<((i64, i64), u64, std::sync::Arc<dyn Searcher>, f64)> = Vec::new();
+    let mut sides: Vec<Side> = Vec::new();
     for &(c, s) in &configs {
         for seed in SEEDS {
             let searcher = builds[&(c, seed)].searcher(&Params::new().with(EF_SEARCH, s))?;
@@ -89,7 +96,11 @@ fn main() -> anyhow::Result<()> {
                 hits += out.iter().filter(|id| want.contains(id)).count();
             }
             let recall = hits as f64 / (queries.len() * K) as f64;
-            sides.push(((c, s), seed, searcher, recall));
+            sides.push(Side {
+                config: (c, s),
+                searcher,
+                recall,
+            });
         }
     }
     let mut p50s: Vec<Vec<f64>> = vec![Vec::new(); sides.len()];
@@ -98,7 +109,7 @@ fn main() -> anyhow::Result<()> {
     for round in 0..rounds {
         for i in 0..sides.len() {
             let j = (i + round) % sides.len();
-            let searcher = &sides[j].2;
+            let searcher = &sides[j].searcher;
             for query in queries.rows().take(100) {
                 searcher.search(query, K, &mut out)?;
             }
@@ -113,8 +124,10 @@ fn main() -> anyhow::Result<()> {
     // Per config: recall and median p50 of each build, and their mean.
     let mut rows = Vec::new();
     for &(c, s) in &configs {
-        let mine: Vec<usize> = (0..sides.len()).filter(|&i| sides[i].0 == (c, s)).collect();
-        let recalls: Vec<f64> = mine.iter().map(|&i| sides[i].3).collect();
+        let mine: Vec<usize> = (0..sides.len())
+            .filter(|&i| sides[i].config == (c, s))
+            .collect();
+        let recalls: Vec<f64> = mine.iter().map(|&i| sides[i].recall).collect();
         let p50: Vec<f64> = mine.iter().map(|&i| median(&mut p50s[i].clone())).collect();
         let mean = p50.iter().sum::<f64>() / p50.len() as f64;
         rows.push(((c, s), recalls, p50, mean));
