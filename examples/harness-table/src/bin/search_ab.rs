@@ -9,7 +9,7 @@
 //! For ef_construction 40 and 100 (M = 32, cosine) it builds one usearch index through the
 //! harness (one thread, seed 1) and a second, raw `usearch::Index` with the same options
 //! and the same insertion order, so both hold the same graph (checked: every query returns
-//! the same ids), and prints both build times. For ef_search 20 and 60 it then alternates, `ROUNDS` times (default 5):
+//! the same ids), and prints both build times. For ef_search 20 and 60 it then alternates, `ROUNDS` times (default 15):
 //!
 //! - the harness's [`Searcher`](hnswtune_harness::Searcher) (its lock, its dimension and
 //!   `k` checks, its copy of the ids), timed per query as the harness's latency
@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
     const K: usize = 10;
     let rounds: usize = match std::env::args().nth(1) {
         Some(n) => n.parse().context("rounds must be a positive integer")?,
-        None => 5,
+        None => 15,
     };
     let data = hnswtune_example_harness::load(K)?;
     let dir = hnswtune_example_harness::data_dir();
