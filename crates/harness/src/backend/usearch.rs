@@ -200,6 +200,26 @@ impl Shared {
     }
 }
 
+/// The order in which a build with `seed` adds `rows` (a fresh build: `0..len`; an
+/// extension: `len()..` of the grown data): a ChaCha8 shuffle. The first row enters the
+/// seed, so an extension does not replay the build's order. A 1-thread build adds the
+/// rows in exactly this order, so a caller can rebuild the same graph outside the harness.
+///
+/// ```
+/// use hnswtune_harness::backend::usearch::insertion_order;
+/// let order = insertion_order(0..5, 7);
+/// let mut sorted = order.clone();
+/// sorted.sort();
+/// assert_eq!(sorted, vec![0, 1, 2, 3, 4]);
+/// assert_eq!(order, insertion_order(0..5, 7));
+/// ```
+pub fn insertion_order(rows: std::ops::Range<usize>, seed: u64) -> Vec<usize> {
+    let start = rows.start as u64;
+    let mut order: Vec<usize> = rows.collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ start.rotate_left(32)));
+    order
+}
+
 /// A built usearch index.
 struct UsearchIndex {
     shared: Arc<Shared>,
@@ -260,11 +280,7 @@ impl UsearchIndex {
         index
             .reserve_capacity_and_threads(vectors.len(), threads)
             .map_err(|e| fail("reserve", e))?;
-        let mut order: Vec<usize> = (start..vectors.len()).collect();
-        // The start row enters the seed so an extension does not replay the build's order.
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-            self.options.seed ^ (start as u64).rotate_left(32),
-        ));
+        let order = insertion_order(start..vectors.len(), self.options.seed);
         let add = |row: usize| {
             index
                 .add(row as u64, vectors.row(row))

@@ -21,6 +21,7 @@ use anyhow::{Context, bail};
 use hnswtune_core::{EF_CONSTRUCTION, EF_SEARCH, Params};
 use hnswtune_harness::backend::instant::InstantDistance;
 use hnswtune_harness::latency::median;
+use hnswtune_harness::recall::id_recall;
 use hnswtune_harness::{BuildOptions, IndexBackend, Searcher};
 
 const K: usize = 10;
@@ -89,13 +90,12 @@ fn main() -> anyhow::Result<()> {
         for seed in SEEDS {
             let searcher = builds[&(c, seed)].searcher(&Params::new().with(EF_SEARCH, s))?;
             let mut out = Vec::new();
-            let mut hits = 0usize;
+            let mut recall = 0.0;
             for (q, query) in queries.rows().enumerate() {
                 searcher.search(query, K, &mut out)?;
-                let want = &truth[q * per_query..q * per_query + K];
-                hits += out.iter().filter(|id| want.contains(id)).count();
+                recall += id_recall(&out, &truth[q * per_query..(q + 1) * per_query], K);
             }
-            let recall = hits as f64 / (queries.len() * K) as f64;
+            let recall = recall / queries.len() as f64;
             sides.push(Side {
                 config: (c, s),
                 searcher,

@@ -29,11 +29,9 @@ fn main() -> anyhow::Result<()> {
 
     use anyhow::{Context, ensure};
     use hnswtune_core::{EF_CONSTRUCTION, EF_SEARCH, M, Params};
-    use hnswtune_harness::backend::usearch::{Usearch, library_info};
+    use hnswtune_harness::backend::usearch::{Usearch, insertion_order, library_info};
     use hnswtune_harness::latency::median;
     use hnswtune_harness::{BuildOptions, IndexBackend};
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
     use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
     const K: usize = 10;
@@ -73,10 +71,8 @@ fn main() -> anyhow::Result<()> {
             multi: false,
         })?;
         raw.reserve_capacity_and_threads(base.len(), 1)?;
-        // The harness's insertion order for a fresh build (see backend/usearch.rs).
-        let mut order: Vec<usize> = (0..base.len()).collect();
-        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-        for &row in &order {
+        // The harness's insertion order for a fresh build.
+        for row in insertion_order(0..base.len(), seed) {
             raw.add(row as u64, base.row(row))?;
         }
         let raw_build = started.elapsed().as_secs_f64();
