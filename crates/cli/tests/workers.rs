@@ -1,7 +1,8 @@
 //! Several `hnswtune worker` processes, real OS processes, on one study: first on a
 //! local directory, then (when `HNSWTUNE_TEST_S3_ENDPOINT` is set, as `.ci/run` does)
 //! on one S3 bucket. They rehearse on a recorded landscape, so a trial takes
-//! milliseconds. Then one worker is killed with SIGKILL at random points, 20 times.
+//! milliseconds. Then one worker is killed with SIGKILL inside a build, and at random
+//! points 20 times.
 
 #![cfg(unix)]
 
@@ -63,6 +64,10 @@ impl Target {
     }
 
     fn worker(&self, id: &str, extra: &[&str]) -> Child {
+        self.worker_on(&landscape(), id, extra)
+    }
+
+    fn worker_on(&self, landscape: &Path, id: &str, extra: &[&str]) -> Child {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hnswtune"));
         cmd.args([
             "worker",
@@ -73,7 +78,7 @@ impl Target {
             "shared",
         ])
         .arg("--landscape")
-        .arg(landscape())
+        .arg(landscape)
         .args(["--worker-id", id, "--min-recall", "0.95"])
         .args(extra)
         .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -202,15 +207,31 @@ async fn four_worker_processes_share_one_s3_study() {
     }
 }
 
-/// A worker is killed with SIGKILL at a random moment 20 times (during appends,
-/// promotions, evaluations and snapshot writes: segments are 4 entries long), and
-/// restarted under the same id; two other workers run throughout. Afterwards the
-/// journal loads with no partial entry, every trial that was ever seen complete is
-/// still complete, and no trial is left running once its lease has lapsed.
+/// The usearch landscape (1,040 configs, 40 builds): random search at time scale 0.2
+/// does not run out of configs during the crash test, so every victim meets a live
+/// study. (On the 182 configs of the instant-distance landscape two workers at scale
+/// 0.02 try them all in about 4 s, after which victims only start and stop.)
+fn big_landscape() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../landscapes/minilm-20k-usearch.jsonl")
+}
+
+/// The time scale of the crash test's workers, and the longest trial it gives: the
+/// slowest recorded build (10.1 s) plus a search, scaled.
+const KILL_SCALE: &str = "0.2";
+const KILL_LONGEST_TRIAL_MS: i64 = 2_200;
+
+/// A worker is killed with SIGKILL 21 times: once for certain inside a trial, then at
+/// 20 random moments (during appends, promotions, evaluations and snapshot writes:
+/// segments are 4 entries long), restarting under the same id or a new one; two other
+/// workers run throughout. Afterwards the journal loads with no partial entry, every
+/// trial that was ever seen complete is still complete, no trial is left running once
+/// its lease has lapsed, the trial killed mid-build was recovered promptly, and the
+/// survivors never ran out of configs (so no kill met a finished study).
 #[tokio::test]
 async fn sigkill_at_random_points_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let target = Target::local(&dir.path().join("study"));
+    let landscape = big_landscape();
     let common = [
         "--strategy",
         "random",
@@ -218,20 +239,49 @@ async fn sigkill_at_random_points_loses_nothing() {
         "3",
         "--snapshot-every",
         "4",
-        "--time-scale",
-        "0.02",
     ];
+    let scaled = [&common[..], &["--time-scale", KILL_SCALE]].concat();
     let mut survivors: Vec<Child> = (0..2)
         .map(|w| {
-            target.worker(
+            target.worker_on(
+                &landscape,
                 &format!("survivor{w}"),
-                &[&common[..], &["--time", "60s"]].concat(),
+                &[&scaled[..], &["--time", "90s"]].concat(),
             )
         })
         .collect();
+    let started = Instant::now();
+    // A kill inside a trial for certain (random moments may all fall between trials on
+    // a loaded machine): at time scale 10 this victim's first trial, a fresh build in
+    // its process, sleeps at least 2.5 s, and the kill comes as soon as the journal
+    // shows it running. Its id is never used again, so its lease must be recovered.
+    let mut held = target.worker_on(
+        &landscape,
+        "victim-held",
+        &[&common[..], &["--time-scale", "10"]].concat(),
+    );
+    let held_trial = loop {
+        let (trials, _) = journal_of(&target).await;
+        if let Some(t) = trials
+            .iter()
+            .find(|t| t.worker == "victim-held" && t.state == TrialState::Running)
+        {
+            break t.id;
+        }
+        assert!(
+            held.try_wait().unwrap().is_none(),
+            "the held victim ended before it started a trial"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the held victim started no trial in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    held.kill().unwrap();
+    held.wait().unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut seen_complete: BTreeSet<String> = BTreeSet::new();
-    let started = Instant::now();
     for kill in 0..20 {
         // Half the victims restart under one id (they resume their own lease when it is
         // still live), half under a new one (their lease must be recovered).
@@ -240,7 +290,7 @@ async fn sigkill_at_random_points_loses_nothing() {
         } else {
             format!("victim{kill}")
         };
-        let mut victim = target.worker(&id, &common);
+        let mut victim = target.worker_on(&landscape, &id, &scaled);
         tokio::time::sleep(Duration::from_millis(rng.gen_range(300..1500))).await;
         victim.kill().unwrap();
         victim.wait().unwrap();
@@ -252,8 +302,12 @@ async fn sigkill_at_random_points_loses_nothing() {
             }
         }
     }
-    // Give the survivors the lease expiry plus a heartbeat to end the last lease.
-    tokio::time::sleep(Duration::from_secs(3 + 1 + 1)).await;
+    // Give the survivors the lease expiry, a heartbeat and their longest trial to end
+    // the last lease.
+    tokio::time::sleep(Duration::from_millis(
+        3_000 + 1_000 + KILL_LONGEST_TRIAL_MS as u64 + 500,
+    ))
+    .await;
     let (trials, skipped) = journal_of(&target).await;
     for child in &mut survivors {
         // SIGTERM: the survivors finish their trial and stop.
@@ -269,6 +323,11 @@ async fn sigkill_at_random_points_loses_nothing() {
             matches!(code, Some(0) | Some(130)),
             "a survivor ended with {code:?}: {}",
             String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            summary["ending"], "stopped",
+            "a survivor ended before it was stopped, so later kills met a finished study"
         );
     }
     assert_eq!(skipped, 0);
@@ -298,12 +357,16 @@ async fn sigkill_at_random_points_loses_nothing() {
         let lease = t.lease.as_ref().unwrap();
         let late = t.finished_at.unwrap() - lease.expires_at;
         assert!(
-            late <= chrono::Duration::milliseconds(1000 + 1500),
+            late <= chrono::Duration::milliseconds(1000 + KILL_LONGEST_TRIAL_MS + 500),
             "trial {} was recovered {late} after its lease lapsed",
             t.id
         );
     }
-    assert!(!recovered.is_empty(), "some kill left a lease to recover");
+    assert!(
+        recovered.iter().any(|t| t.id == held_trial),
+        "the trial killed mid-build ({held_trial}) was not recovered: {:?}",
+        by_id.get(&held_trial.to_string()).map(|t| &t.state)
+    );
     assert_no_config_twice_at_once(
         &trials
             .iter()
