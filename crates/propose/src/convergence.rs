@@ -388,7 +388,25 @@ pub fn assess_with(ctx: &ProposalContext<'_>, noise: StudyNoise, tolerance: f64)
             };
             let inside = |v: i64, (lo, hi): (f64, f64)| (v as f64) >= lo && (v as f64) < hi;
             for side in [-1i32, 1] {
-                let near = band(side);
+                // The band one step away, or, on an axis whose own values lie further
+                // apart than a step (`m`: 8, 16, 32, 64), everything up to the next value.
+                let mut near = band(side);
+                if !ints.iter().any(|&v| inside(v, near)) {
+                    let (lo, hi) = band(0);
+                    let next = if side > 0 {
+                        ints.iter().copied().filter(|&v| v as f64 >= hi).min()
+                    } else {
+                        ints.iter().copied().filter(|&v| (v as f64) < lo).max()
+                    };
+                    let Some(next) = next else {
+                        continue;
+                    };
+                    near = if side > 0 {
+                        (hi, next as f64 + 0.5)
+                    } else {
+                        (next as f64 - 0.5, lo)
+                    };
+                }
                 if touched_at.iter().any(|&v| inside(v, near)) {
                     continue;
                 }
@@ -449,7 +467,7 @@ fn group_key(params: &Params) -> Params {
 mod tests {
     use super::*;
     use crate::test_support::{metrics, trial_of};
-    use hnswtune_core::{EF_CONSTRUCTION, Objective, SearchSpace};
+    use hnswtune_core::{EF_CONSTRUCTION, M, Objective, ParamSpec, SearchSpace};
 
     fn at(ef_c: i64, ef_s: i64, recall: f64, p50: f64) -> Trial {
         trial_of(
@@ -537,6 +555,43 @@ mod tests {
                 .iter()
                 .any(|c| c.new_build && c.params.int(EF_CONSTRUCTION) == Some(270))
         );
+    }
+
+    #[test]
+    fn an_axis_coarser_than_a_step_offers_its_next_values() {
+        // `m` steps by 2×, past the 1.5× band: its neighbours are the next values.
+        let space = SearchSpace::hnsw()
+            .with_param(ParamSpec::levels(M, vec![8, 16, 32, 64], Phase::Build).with_default(32))
+            .unwrap();
+        let objective = Objective::new(0.95).unwrap();
+        let with_m = |m: i64, mut t: Trial| {
+            t.params = t.params.clone().with(M, m);
+            t
+        };
+        let ms_offered = |history: &[Trial]| -> Vec<i64> {
+            let ctx = ProposalContext {
+                space: &space,
+                history,
+                champion: None,
+                objective: &objective,
+            };
+            assess_with(&ctx, StudyNoise::prior(), 0.2)
+                .promising
+                .iter()
+                .filter(|c| c.new_build && c.params.int(EF_CONSTRUCTION) == Some(120))
+                .map(|c| c.params.int(M).unwrap())
+                .collect()
+        };
+        let first = [with_m(32, at(120, 34, 0.96, 100.0))];
+        assert_eq!(ms_offered(&first), [16, 64], "both neighbours along m");
+        // 16 opened and much worse: the step gained, so 64 stays; 8 lies past 16.
+        let mut rising = first.to_vec();
+        rising.push(with_m(16, at(120, 34, 0.96, 150.0)));
+        assert_eq!(ms_offered(&rising), [64]);
+        // 16 opened and level: 64 is not expected to gain more than the noise.
+        let mut flat = first.to_vec();
+        flat.push(with_m(16, at(120, 34, 0.96, 105.0)));
+        assert_eq!(ms_offered(&flat), Vec::<i64>::new());
     }
 
     #[test]
