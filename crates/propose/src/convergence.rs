@@ -24,10 +24,11 @@
 //!    trend says a step may gain more than the noise. Steps are *bands* of values,
 //!    `[v·1.5^k / √1.5, v·1.5^k · √1.5)`, so a space with step 1 is walked at the same
 //!    resolution as the default ladder; a band is explored once any build in it was
-//!    made. For the band on one side, look at the nearest explored band on the *other*
-//!    side of the incumbent's. If there is none, nothing is known about the trend and
-//!    the band is promising (so the two neighbours of the first good build are each
-//!    opened once). If there is one, the band is promising only when its best cost is
+//!    made; on an axis whose own values lie further apart than a step (`m`: 8, 16, 32,
+//!    64) the band reaches to the next value. For the band on one side, look at the
+//!    nearest explored band on the *other* side of the incumbent's. If there is none,
+//!    nothing is known about the trend and the band is promising (so the two
+//!    neighbours of the first good build are each opened once). If there is one, the band is promising only when its best cost is
 //!    above `incumbent × (1 + t)`: the last step gained more than the noise, so the
 //!    next one may too. A categorical build parameter (the neighbour heuristic) offers
 //!    each other choice once.
@@ -39,9 +40,14 @@
 //! replayed cost of that.
 //!
 //! The study has **converged** when there is an incumbent and no promising config.
-//! Strategies and the agent use the model two ways: [`crate::Frontier`] never opens a
-//! build the model does not find promising while a promising config exists, and the
-//! study stops when [`Proposer::convergence`](crate::Proposer::convergence) says so.
+//! Strategies and the agent use the model two ways: [`crate::Frontier`] takes a
+//! promising search-time move before any new build it would open, and replaces a
+//! build no measurement could tell from one already made by the model's candidate; and
+//! the study stops when [`Proposer::convergence`](crate::Proposer::convergence) says so.
+//! Frontier's own choice of builds still comes first otherwise: a model that walks only
+//! one step from the incumbent stops short of optima past a flat stretch, and
+//! docs/stopping.md ("Tried and not kept") gives the replayed cost of gating every
+//! build on it.
 //!
 //! The model needs an ordered search-time `ef_search` and a latency objective (p50 or
 //! p95); without them it claims nothing ([`Assessment::modelled`] is false).
