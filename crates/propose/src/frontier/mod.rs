@@ -80,7 +80,7 @@ use crate::grid::first_in_order;
 use crate::lattice::{HistoryView, Lattice, nearest_unvisited};
 use crate::noise::StudyNoise;
 use crate::{ProposalContext, ProposeError, Proposer};
-use hnswtune_core::{EF_SEARCH, Params};
+use hnswtune_core::{EF_SEARCH, Params, SearchSpace};
 use model::{Groups, Layout, Picture};
 
 /// Settings of [`Frontier`].
@@ -103,11 +103,16 @@ pub struct FrontierConfig {
     /// build the frontier search proposes: it gives way to a promising search-time move
     /// on an existing build, and a build within one step's resolution of a build
     /// already made (ef_construction 374 after 370) gives way to the model's most
-    /// promising config. `false` gives the bare frontier search.
+    /// promising config. Once the study holds `1 + 2 ×` (its build axes) builds (the
+    /// first and one on each side along each axis), a build the model does not find
+    /// promising gives way to one it does: the first builds are
+    /// Frontier's to explore with, the later ones must be expected to gain more than
+    /// the noise, so the study reaches the model's stop instead of wandering past it.
+    /// `false` gives the bare frontier search.
     ///
-    /// A stricter gate, opening only the builds the model finds promising, was
-    /// replayed and stopped after 2–3 builds with champions up to 1.45× the optimum
-    /// (docs/stopping.md, "Tried and not kept").
+    /// Gating every build from the first (a stricter gate) was replayed and stopped
+    /// after 2–3 builds with champions up to 1.45× the optimum (docs/stopping.md,
+    /// "Tried and not kept").
     pub gate_builds: bool,
     /// How many unopened groups (in coarse-to-fine order) are ranked per call, ≥ 1.
     pub candidate_limit: usize,
@@ -303,9 +308,12 @@ impl Proposer for Frontier {
         if let Some(c) = search_move {
             return Ok(Some(c.params.clone()));
         }
-        // A build no measurement could tell from one already made gives way to what
-        // the model finds promising, when it finds anything.
-        if model.indistinguishable_from_touched(&proposal)
+        // A build no measurement could tell from one already made, and past the free
+        // builds one the model does not find promising, gives way to what the model
+        // finds promising, when it finds anything.
+        let explored = model.builds >= free_builds(ctx.space);
+        if (model.indistinguishable_from_touched(&proposal)
+            || (explored && !model.group_is_promising(&proposal)))
             && let Some(c) = model.promising.first()
         {
             return Ok(Some(c.params.clone()));
@@ -317,6 +325,14 @@ impl Proposer for Frontier {
         let (noise, tolerance) = self.tolerance(ctx);
         assess_with(ctx, noise, tolerance).converged()
     }
+}
+
+/// How many builds Frontier opens by its own ranking before every further build must
+/// be one the study model finds promising: the first build and one on each side of it
+/// along every build axis, the picture the model itself asks for around a first good
+/// build (3 for instant-distance's ef_construction, 5 with usearch's `m` as well).
+fn free_builds(space: &SearchSpace) -> usize {
+    1 + 2 * space.build_specs().count()
 }
 
 /// True when a trial of the history, inside the space, has the same parameters as
@@ -363,5 +379,55 @@ mod tests {
             frontier.propose(&ctx).unwrap(),
             Some(fixture::params(15, 16))
         );
+    }
+
+    /// Past the free builds, every build Frontier opens is one the study model finds
+    /// promising, whenever the model finds any: replayed on the recording of the
+    /// default space (10 seeds at 0.95, until the stop).
+    #[test]
+    fn past_the_free_builds_only_promising_builds_are_opened() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../landscapes/minilm-20k-default.jsonl");
+        let landscape = crate::Landscape::load(path).unwrap();
+        let objective = Objective::new(0.95).unwrap();
+        let mut gated = 0;
+        for seed in 0..10 {
+            let frontier = Frontier::new(FrontierConfig {
+                seed,
+                ..FrontierConfig::default()
+            })
+            .unwrap();
+            let mut replay = landscape.replay(seed);
+            let mut history = Vec::new();
+            for _ in 0..40 {
+                let ctx = ProposalContext {
+                    space: landscape.space(),
+                    history: &history,
+                    champion: objective.best(&history),
+                    objective: &objective,
+                };
+                if frontier.convergence(&ctx).is_some() {
+                    break;
+                }
+                let Some(params) = frontier.propose(&ctx).unwrap() else {
+                    break;
+                };
+                let model = crate::assess(&ctx);
+                if model.opens_new_group(&params)
+                    && model.builds >= free_builds(ctx.space)
+                    && !model.promising.is_empty()
+                {
+                    assert!(
+                        model.group_is_promising(&params),
+                        "seed {seed}: {params} opened past {} builds; the model offered {:?}",
+                        model.builds,
+                        model.promising
+                    );
+                    gated += 1;
+                }
+                history.push(replay.trial(&params, "frontier").unwrap());
+            }
+        }
+        assert!(gated > 0, "no replay opened a build past the free ones");
     }
 }
