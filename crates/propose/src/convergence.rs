@@ -28,9 +28,9 @@
 //!    64) the band reaches to the next value. For the band on one side, look at the
 //!    nearest explored band on the *other* side of the incumbent's. If there is none,
 //!    nothing is known about the trend and the band is promising (so the two
-//!    neighbours of the first good build are each opened once). If there is one, the band is promising only when its best cost is
-//!    above `incumbent × (1 + t)`: the last step gained more than the noise, so the
-//!    next one may too. A categorical build parameter (the neighbour heuristic) offers
+//!    neighbours of the first good build are each opened once). If there is one, the
+//!    band is promising only when its best cost is above `incumbent × (1 + t)`: the
+//!    last step gained more than the noise, so the next one may too. A categorical build parameter (the neighbour heuristic) offers
 //!    each other choice once.
 //!
 //! Builds further away are expected to gain less than the noise: their neighbours
@@ -41,13 +41,14 @@
 //!
 //! The study has **converged** when there is an incumbent and no promising config.
 //! Strategies and the agent use the model two ways: [`crate::Frontier`] takes a
-//! promising search-time move before any new build it would open, and replaces a
-//! build no measurement could tell from one already made by the model's candidate; and
-//! the study stops when [`Proposer::convergence`](crate::Proposer::convergence) says so.
-//! Frontier's own choice of builds still comes first otherwise: a model that walks only
-//! one step from the incumbent stops short of optima past a flat stretch, and
-//! docs/stopping.md ("Tried and not kept") gives the replayed cost of gating every
-//! build on it.
+//! promising search-time move before any new build it would open, replaces a build no
+//! measurement could tell from one already made by the model's candidate, and past its
+//! first few builds (the first and one on each side along every build axis) opens only
+//! builds the model finds promising while it finds any; and the study stops when
+//! [`Proposer::convergence`](crate::Proposer::convergence) says so. Frontier's first
+//! builds are its own because a model that walks only one step from the incumbent
+//! stops short of optima past a flat stretch; docs/stopping.md ("Tried and not kept")
+//! gives the replayed cost of gating every build on it.
 //!
 //! The model needs an ordered search-time `ef_search` and a latency objective (p50 or
 //! p95); without them it claims nothing ([`Assessment::modelled`] is false).

@@ -105,9 +105,9 @@ pub struct FrontierConfig {
     /// already made (ef_construction 374 after 370) gives way to the model's most
     /// promising config. Once the study holds `1 + 2 ×` (its build axes) builds (the
     /// first and one on each side along each axis), a build the model does not find
-    /// promising gives way to one it does: the first builds are
-    /// Frontier's to explore with, the later ones must be expected to gain more than
-    /// the noise, so the study reaches the model's stop instead of wandering past it.
+    /// promising gives way to one it does: the first builds are Frontier's to explore
+    /// with, the later ones must be expected to gain more than the noise, so the study
+    /// reaches the model's stop instead of wandering past it.
     /// `false` gives the bare frontier search.
     ///
     /// Gating every build from the first (a stricter gate) was replayed and stopped
