@@ -15,7 +15,7 @@ use hnswtune_core::{
 use hnswtune_propose::{Convergence, PRIOR_WEIGHT, ProposalContext, StudyNoise};
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::rules::{self, KeepReason, Screen, Verdict};
+use crate::rules::{self, BuiltConfig, KeepReason, Relation, Screen, Verdict};
 use crate::{AgentConfig, AgentError, IndexSettings, Observer, StudyEvent, WallClock};
 
 /// How many times a promotion is decided before the trial gives way to the other
@@ -640,7 +640,26 @@ impl Engine<'_> {
         for attempt in 1..=PROMOTION_ATTEMPTS {
             let same_data = champion.as_ref().and_then(|c| c.same_data.as_ref());
             let mut comparison = None;
-            let verdict = match rules::screen(objective, metrics, champion.is_some(), same_data) {
+            let relation = champion.as_ref().map_or(Relation::Other, |c| {
+                Relation::of(
+                    &settings.space,
+                    BuiltConfig {
+                        params: &c.promotion.params,
+                        seed: c.seed,
+                    },
+                    BuiltConfig {
+                        params: &trial.params,
+                        seed: trial.seed,
+                    },
+                )
+            });
+            let verdict = match rules::screen(
+                objective,
+                metrics,
+                relation,
+                champion.is_some(),
+                same_data,
+            ) {
                 Screen::Keep(reason) => Verdict::Keep(reason),
                 Screen::Promote(rule) => Verdict::Promote(rule),
                 Screen::Compare => match champion.as_ref() {
@@ -667,7 +686,8 @@ impl Engine<'_> {
                         .await;
                         match ab {
                             Ok(ab) => {
-                                let verdict = rules::judge(objective, metrics, same_data, &ab);
+                                let verdict =
+                                    rules::judge(objective, metrics, relation, same_data, &ab);
                                 debug!(
                                     champion_median_us = ab.champion_median_us(),
                                     challenger_median_us = ab.challenger_median_us(),

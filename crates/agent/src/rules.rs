@@ -21,7 +21,14 @@
 //!    - the challenger's re-measured recall must still meet the floor;
 //!    - if the champion's re-measured recall is below the floor, a feasible challenger
 //!      wins (the champion is no longer acceptable);
-//!    - when minimising p50: the challenger wins when
+//!    - when minimising p50 and the challenger searches **the champion's own build with
+//!      a lower `ef_search`** ([`Relation::SameBuildLowerEf`]): it wins when its
+//!      re-measured median p50 is no higher than the champion's. On one graph a lower
+//!      `ef_search` visits fewer nodes, so it cannot be slower except by noise, and the
+//!      recall it keeps is exact on that graph; the re-measurement only has to not
+//!      contradict that. Step 3 sends such a challenger to the re-measurement whatever
+//!      its recorded p50;
+//!    - when minimising p50 otherwise: the challenger wins when
 //!      [`AbComparison::challenger_faster`] holds with the objective's `noise_margin`
 //!      (3% by default): its median p50 is at least that fraction lower **and** its
 //!      slowest repeat is faster than the champion's fastest, so the gain lies outside
@@ -34,7 +41,10 @@
 //!      metrics and its re-measured median p50 is no worse than the margin allows.
 //!    - Anything else keeps the champion.
 
-use hnswtune_core::{AbComparison, Minimize, Objective, RECALL_TIE_EPSILON, TrialMetrics};
+use hnswtune_core::{
+    AbComparison, EF_SEARCH, Minimize, Objective, Params, RECALL_TIE_EPSILON, SearchSpace,
+    TrialMetrics,
+};
 use serde::{Deserialize, Serialize};
 
 /// Why a challenger was promoted.
@@ -48,6 +58,9 @@ pub enum PromoteRule {
     ChampionInfeasible,
     /// Faster beyond the noise margin and the spread of the repeats.
     Faster,
+    /// The champion's own build with a lower `ef_search`, and not slower when
+    /// re-measured.
+    LowerEfSameBuild,
     /// Latency within the margin, recall higher by more than the tie epsilon.
     RecallTie,
     /// Lower cost (p95 or build time) on same-data metrics, p50 not worse.
@@ -95,10 +108,67 @@ pub enum Verdict {
     Keep(KeepReason),
 }
 
+/// How a challenger's config relates to the champion's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    /// Both search one build (the same build-time values and build seed), every other
+    /// search-time value is equal, and the challenger's `ef_search` is lower.
+    SameBuildLowerEf,
+    /// Anything else: another build, or another search-time move.
+    Other,
+}
+
+/// A config of a study: its values and the seed of the build it searches.
+#[derive(Clone, Copy, Debug)]
+pub struct BuiltConfig<'a> {
+    /// The config's values.
+    pub params: &'a Params,
+    /// The seed its build was (or will be) made with.
+    pub seed: u64,
+}
+
+impl Relation {
+    /// How `challenger` relates to `champion` in `space`.
+    ///
+    /// ```
+    /// use hnswtune_agent::rules::{BuiltConfig, Relation};
+    /// use hnswtune_core::{SearchSpace, EF_SEARCH};
+    ///
+    /// let space = SearchSpace::hnsw();
+    /// let champion = space.default_params().with(EF_SEARCH, 13);
+    /// let lower = champion.clone().with(EF_SEARCH, 11);
+    /// let of = |params, seed| BuiltConfig { params, seed };
+    /// assert_eq!(Relation::of(&space, of(&champion, 7), of(&lower, 7)), Relation::SameBuildLowerEf);
+    /// // Another build seed is another build.
+    /// assert_eq!(Relation::of(&space, of(&champion, 7), of(&lower, 8)), Relation::Other);
+    /// ```
+    pub fn of(space: &SearchSpace, champion: BuiltConfig<'_>, challenger: BuiltConfig<'_>) -> Self {
+        let same_build = champion.seed == challenger.seed
+            && space.build_key(champion.params) == space.build_key(challenger.params);
+        let others_equal = space
+            .search_specs()
+            .filter(|s| s.name != EF_SEARCH)
+            .all(|s| champion.params.get(&s.name) == challenger.params.get(&s.name));
+        let lower_ef = match (
+            challenger.params.int(EF_SEARCH),
+            champion.params.int(EF_SEARCH),
+        ) {
+            (Some(new), Some(old)) => new < old,
+            _ => false,
+        };
+        if same_build && others_equal && lower_ef {
+            Relation::SameBuildLowerEf
+        } else {
+            Relation::Other
+        }
+    }
+}
+
 /// Steps 1 to 3 of the module's rules, on recorded metrics only.
 pub fn screen(
     objective: &Objective,
     challenger: &TrialMetrics,
+    relation: Relation,
     has_champion: bool,
     champion_same_data: Option<&TrialMetrics>,
 ) -> Screen {
@@ -115,7 +185,8 @@ pub fn screen(
         // The re-measurement measures p50, interleaved, which resolves differences a
         // single recorded p50 cannot: everything not clearly slower goes to it.
         Minimize::P50 => {
-            !objective.feasible(champion)
+            relation == Relation::SameBuildLowerEf
+                || !objective.feasible(champion)
                 || objective.cost(challenger)
                     < objective.cost(champion) * (1.0 + objective.noise_margin)
         }
@@ -132,6 +203,7 @@ pub fn screen(
 pub fn judge(
     objective: &Objective,
     challenger: &TrialMetrics,
+    relation: Relation,
     champion_same_data: Option<&TrialMetrics>,
     ab: &AbComparison,
 ) -> Verdict {
@@ -149,7 +221,11 @@ pub fn judge(
     let latency_tie = ab.challenger_median_us() <= ab.champion_median_us() * (1.0 + margin);
     match objective.minimize {
         Minimize::P50 => {
-            if ab.challenger_faster(margin) {
+            if relation == Relation::SameBuildLowerEf
+                && ab.challenger_median_us() <= ab.champion_median_us()
+            {
+                Verdict::Promote(PromoteRule::LowerEfSameBuild)
+            } else if ab.challenger_faster(margin) {
                 Verdict::Promote(PromoteRule::Faster)
             } else if ab.challenger_median_us() <= ab.champion_median_us()
                 && ab.challenger_recall > ab.champion_recall + RECALL_TIE_EPSILON
@@ -189,25 +265,46 @@ mod tests {
     fn screen_applies_the_floor_first_and_the_prefilter_on_same_data_only() {
         let o = Objective::new(0.9).unwrap();
         assert_eq!(
-            screen(&o, &m(0.85, 1.0), false, None),
+            screen(&o, &m(0.85, 1.0), Relation::Other, false, None),
             Screen::Keep(KeepReason::Infeasible)
         );
         assert_eq!(
-            screen(&o, &m(0.95, 100.0), false, None),
+            screen(&o, &m(0.95, 100.0), Relation::Other, false, None),
             Screen::Promote(PromoteRule::FirstChampion)
         );
         assert_eq!(
-            screen(&o, &m(0.95, 100.0), true, Some(&m(0.95, 50.0))),
+            screen(
+                &o,
+                &m(0.95, 100.0),
+                Relation::Other,
+                true,
+                Some(&m(0.95, 50.0))
+            ),
             Screen::Keep(KeepReason::NotBetterThanRecorded)
         );
-        assert_eq!(screen(&o, &m(0.95, 100.0), true, None), Screen::Compare);
         assert_eq!(
-            screen(&o, &m(0.95, 51.0), true, Some(&m(0.95, 50.0))),
+            screen(&o, &m(0.95, 100.0), Relation::Other, true, None),
+            Screen::Compare
+        );
+        assert_eq!(
+            screen(
+                &o,
+                &m(0.95, 51.0),
+                Relation::Other,
+                true,
+                Some(&m(0.95, 50.0))
+            ),
             Screen::Compare,
             "a p50 within the margin of the champion's may hide a gain: re-measure"
         );
         assert_eq!(
-            screen(&o, &m(0.95, 52.0), true, Some(&m(0.95, 50.0))),
+            screen(
+                &o,
+                &m(0.95, 52.0),
+                Relation::Other,
+                true,
+                Some(&m(0.95, 50.0))
+            ),
             Screen::Keep(KeepReason::NotBetterThanRecorded),
             "clearly slower (4% > the 3% margin)"
         );
@@ -216,12 +313,24 @@ mod tests {
             ..Objective::new(0.9).unwrap()
         };
         assert_eq!(
-            screen(&p95, &m(0.95, 51.0), true, Some(&m(0.95, 50.0))),
+            screen(
+                &p95,
+                &m(0.95, 51.0),
+                Relation::Other,
+                true,
+                Some(&m(0.95, 50.0))
+            ),
             Screen::Keep(KeepReason::NotBetterThanRecorded),
             "costs the re-measurement does not measure must beat the recorded ones"
         );
         assert_eq!(
-            screen(&o, &m(0.95, 40.0), true, Some(&m(0.95, 50.0))),
+            screen(
+                &o,
+                &m(0.95, 40.0),
+                Relation::Other,
+                true,
+                Some(&m(0.95, 50.0))
+            ),
             Screen::Compare
         );
     }
@@ -232,38 +341,105 @@ mod tests {
         let c = m(0.95, 80.0);
         let faster = ab(&[100.0, 101.0, 99.0], &[80.0, 81.0, 82.0], 0.95, 0.95);
         assert_eq!(
-            judge(&o, &c, None, &faster),
+            judge(&o, &c, Relation::Other, None, &faster),
             Verdict::Promote(PromoteRule::Faster)
         );
         let overlapping = ab(&[100.0, 70.0, 99.0], &[80.0, 81.0, 82.0], 0.95, 0.95);
         assert_eq!(
-            judge(&o, &c, None, &overlapping),
+            judge(&o, &c, Relation::Other, None, &overlapping),
             Verdict::Keep(KeepReason::WithinNoise)
         );
         let tie_better_recall = ab(&[100.0, 100.0], &[99.0, 101.0], 0.95, 0.97);
         assert_eq!(
-            judge(&o, &c, None, &tie_better_recall),
+            judge(&o, &c, Relation::Other, None, &tie_better_recall),
             Verdict::Promote(PromoteRule::RecallTie)
         );
         let slower_better_recall = ab(&[100.0, 100.0], &[101.0, 102.0], 0.95, 0.99);
         assert_eq!(
-            judge(&o, &c, None, &slower_better_recall),
+            judge(&o, &c, Relation::Other, None, &slower_better_recall),
             Verdict::Keep(KeepReason::WithinNoise),
             "recall never buys latency, even within the margin"
         );
         let remeasured_low = ab(&[100.0], &[50.0], 0.95, 0.89);
         assert_eq!(
-            judge(&o, &c, None, &remeasured_low),
+            judge(&o, &c, Relation::Other, None, &remeasured_low),
             Verdict::Keep(KeepReason::BelowFloorOnRemeasure)
         );
         let champion_fell = ab(&[50.0], &[100.0], 0.85, 0.92);
         assert_eq!(
-            judge(&o, &c, None, &champion_fell),
+            judge(&o, &c, Relation::Other, None, &champion_fell),
             Verdict::Promote(PromoteRule::ChampionInfeasible)
         );
         assert_eq!(
-            judge(&o, &c, None, &AbComparison::default()),
+            judge(&o, &c, Relation::Other, None, &AbComparison::default()),
             Verdict::Keep(KeepReason::BelowFloorOnRemeasure)
         );
+    }
+
+    #[test]
+    fn a_lower_ef_search_on_the_champions_build_needs_only_a_median_not_higher() {
+        let o = Objective::new(0.9).unwrap();
+        let c = m(0.95, 80.0);
+        let same = Relation::SameBuildLowerEf;
+        // The f6 run of docs/stopping.md: 14% faster by the medians, but the repeats
+        // overlap, so the general rule keeps the champion.
+        let overlapping = ab(&[111.3, 104.0, 120.0], &[95.8, 90.0, 106.0], 0.95, 0.95);
+        assert_eq!(
+            judge(&o, &c, Relation::Other, None, &overlapping),
+            Verdict::Keep(KeepReason::WithinNoise)
+        );
+        assert_eq!(
+            judge(&o, &c, same, None, &overlapping),
+            Verdict::Promote(PromoteRule::LowerEfSameBuild)
+        );
+        let level = ab(&[100.0, 101.0], &[100.0, 100.5], 0.95, 0.95);
+        assert_eq!(
+            judge(&o, &c, same, None, &level),
+            Verdict::Promote(PromoteRule::LowerEfSameBuild),
+            "level is not slower"
+        );
+        let slower = ab(&[100.0, 101.0, 99.0], &[102.0, 103.0, 101.0], 0.95, 0.95);
+        assert_eq!(
+            judge(&o, &c, same, None, &slower),
+            Verdict::Keep(KeepReason::WithinNoise),
+            "a re-measurement that contradicts the prior keeps the champion"
+        );
+        let below = ab(&[100.0], &[50.0], 0.95, 0.89);
+        assert_eq!(
+            judge(&o, &c, same, None, &below),
+            Verdict::Keep(KeepReason::BelowFloorOnRemeasure),
+            "the floor still comes first"
+        );
+        // Step 3 sends it to the re-measurement even when one recorded p50 was slow.
+        assert_eq!(
+            screen(&o, &m(0.95, 60.0), same, true, Some(&m(0.95, 50.0))),
+            Screen::Compare
+        );
+        assert_eq!(
+            screen(&o, &m(0.85, 40.0), same, true, Some(&m(0.95, 50.0))),
+            Screen::Keep(KeepReason::Infeasible)
+        );
+    }
+
+    #[test]
+    fn only_a_lower_ef_search_on_the_same_build_and_seed_is_related() {
+        use hnswtune_core::EF_CONSTRUCTION;
+        let space = SearchSpace::hnsw();
+        let champion = space.default_params().with(EF_SEARCH, 13);
+        let of = |params, seed| BuiltConfig { params, seed };
+        let lower = champion.clone().with(EF_SEARCH, 11);
+        let higher = champion.clone().with(EF_SEARCH, 15);
+        let other_build = lower.clone().with(EF_CONSTRUCTION, 120);
+        assert_eq!(
+            Relation::of(&space, of(&champion, 1), of(&lower, 1)),
+            Relation::SameBuildLowerEf
+        );
+        for (challenger, seed) in [(&higher, 1), (&champion, 1), (&other_build, 1), (&lower, 2)] {
+            assert_eq!(
+                Relation::of(&space, of(&champion, 1), of(challenger, seed)),
+                Relation::Other,
+                "{challenger:?} seed {seed}"
+            );
+        }
     }
 }

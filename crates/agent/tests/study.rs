@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use common::*;
 use hnswtune_agent::{
-    AgentConfig, StudyBudget, StudyEvent, rules::PromoteRule, rules::Verdict, rules::judge, tune,
+    AgentConfig, StudyBudget, StudyEvent, rules::PromoteRule, rules::Relation, rules::Verdict,
+    rules::judge, tune,
 };
 use hnswtune_core::{AbComparison, EF_SEARCH, Objective, RECALL_TIE_EPSILON, TriggerReason};
 use hnswtune_testkit::fakes::{FakeEvaluator, analytic_metrics};
@@ -43,9 +44,11 @@ async fn a_study_reports_its_trials_the_champion_and_the_front() {
     }
     assert!(report.trials.windows(2).all(|w| w[0].id < w[1].id));
     let champion = report.champion.unwrap();
-    // 88 is less than 3% faster than 90: within the noise, so 90 stays champion.
-    assert_eq!(champion.params.int(EF_SEARCH), Some(90));
-    assert_eq!(report.promotions.len(), 3);
+    // 88 is less than 3% faster than 90, within the noise margin, but it searches 90's
+    // own build with a lower ef_search, so a re-measured median no higher promotes it.
+    assert_eq!(champion.params.int(EF_SEARCH), Some(88));
+    assert_eq!(report.promotions.len(), 4);
+    assert!(report.promotions[3].note.starts_with("LowerEfSameBuild"));
     assert!(
         report
             .pareto_front
@@ -65,6 +68,72 @@ async fn a_study_reports_its_trials_the_champion_and_the_front() {
             ..
         }
     )));
+}
+
+/// The f6 run of docs/stopping.md: a lower `ef_search` on the champion's own build,
+/// 14% faster by the medians of the re-measurement, but with overlapping repeats. The
+/// same figures from another build keep the champion; from the champion's build they
+/// promote it.
+#[tokio::test(start_paused = true)]
+async fn a_lower_ef_search_on_the_champions_build_is_promoted_on_its_median() {
+    let evaluator = FakeEvaluator::new().with_comparator(|champion, challenger, _repeats| {
+        let repeats = |params: &hnswtune_core::Params| match params.int(EF_SEARCH) {
+            Some(13) => vec![111.3, 104.0, 120.0, 108.0, 115.0],
+            _ => vec![95.8, 90.0, 106.0, 93.0, 99.0],
+        };
+        Ok(AbComparison {
+            champion_p50_us: repeats(&champion.params),
+            challenger_p50_us: repeats(&challenger.params),
+            champion_recall: 0.99,
+            challenger_recall: 0.99,
+        })
+    });
+    let rig = rig(evaluator);
+    let script = vec![cfg(120, 11), cfg(100, 11)];
+    let settings = settings("lower", script)
+        .with_initial_params(cfg(100, 13))
+        .with_objective(Objective::new(0.5).unwrap());
+    let config = AgentConfig {
+        min_recall: 0.5,
+        ..AgentConfig::default()
+    };
+    let recorder = Recorder::default();
+    let report = tune(
+        &config,
+        &rig.backends,
+        &settings,
+        StudyBudget::trials(3),
+        &recorder,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.trials.len(), 3);
+    let mut compared_other_build = false;
+    let mut rules = Vec::new();
+    for event in recorder.events() {
+        match event {
+            StudyEvent::NotPromoted {
+                reason, comparison, ..
+            } => {
+                assert_eq!(reason, hnswtune_agent::rules::KeepReason::WithinNoise);
+                compared_other_build = comparison.is_some();
+            }
+            StudyEvent::Promoted {
+                promotion, rule, ..
+            } => {
+                rules.push((promotion.params.clone(), rule));
+            }
+            _ => {}
+        }
+    }
+    assert!(compared_other_build, "120/11 was re-measured and kept out");
+    assert_eq!(
+        rules,
+        vec![
+            (cfg(100, 13), PromoteRule::FirstChampion),
+            (cfg(100, 11), PromoteRule::LowerEfSameBuild),
+        ]
+    );
 }
 
 /// Two agents tune one index against one registry. Agent A is held at the moment it
@@ -137,7 +206,8 @@ async fn a_lost_race_is_re_decided_and_a_better_challenger_wins_next_revision() 
     assert!(events.iter().any(|e| matches!(
         e,
         StudyEvent::Promoted {
-            rule: PromoteRule::Faster,
+            // 90 searches 120's build (both ef_construction 100).
+            rule: PromoteRule::LowerEfSameBuild,
             comparison: Some(_),
             ..
         }
@@ -295,7 +365,7 @@ proptest! {
                             "the noise rule rejects {:?}", ab
                         );
                         prop_assert_eq!(
-                            judge(&objective, promotion.metrics.as_ref().unwrap(), None, ab),
+                            judge(&objective, promotion.metrics.as_ref().unwrap(), Relation::Other, None, ab),
                             Verdict::Promote(rule)
                         );
                     }
